@@ -1,0 +1,3 @@
+//! The shipped `hassette` binary, with the example apps registered.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The app model: the `App` trait and the registry of app classes.

@@ -1,0 +1,1 @@
+//! The per-app-class persistent cache (issue 3).

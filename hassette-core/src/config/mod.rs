@@ -1,0 +1,5 @@
+//! `hassette.toml`: loading, layering and validation (issue 2).
+
+mod secret;
+
+pub use secret::Secret;

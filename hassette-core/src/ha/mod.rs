@@ -1,0 +1,1 @@
+//! The Home Assistant websocket client (issue 4).
