@@ -1,0 +1,1 @@
+//! Websocket client and fake Home Assistant tests (issue 4).
