@@ -1,3 +1,5 @@
-//! The shipped `hassette` binary, with the example apps registered.
+//! The shipped `hassette` binary: the whole CLI with the example apps registered.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    hassette_cli::main(apps_example::registry())
+}

@@ -1,5 +1,245 @@
-//! `hassette.toml`: loading, layering and validation (issue 2).
+//! `hassette.toml`: finding it, layering it with the environment, a `.env` file and flags, and
+//! validating all of it, including every app instance's own config, before anything connects.
+//!
+//! Sources, strongest first: command-line flags, the environment (`HASSETTE__BASE_URL`,
+//! `HASSETTE__APPS__<KEY>__CONFIG__<FIELD>`, ...), a `.env` file (beside the config file, then
+//! in the working directory), the TOML file, the defaults.
+//!
+//! # Examples
+//!
+//! ```
+//! use hassette_core::app::{App, AppRegistry};
+//! use hassette_core::config::{LoadOptions, load};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct LightConfig { light: String }
+//! struct NightLight;
+//! impl App for NightLight { type Config = LightConfig; }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("hassette.toml"), r#"
+//! [hassette]
+//! base_url = "http://ha.local:8123"
+//! data_dir = "data"
+//!
+//! [hassette.apps.hall]
+//! class_name = "NightLight"
+//! config = { light = "light.hall" }
+//! "#).unwrap();
+//!
+//! let mut registry = AppRegistry::new();
+//! registry.register::<NightLight>();
+//! let options = LoadOptions { cwd: Some(dir.path().into()), env: Some(vec![]), ..LoadOptions::default() };
+//! let config = load(&options, &registry).unwrap();
+//! assert_eq!(config.websocket_url.as_str(), "ws://ha.local:8123/api/websocket");
+//! assert_eq!(config.apps[0].instances[0].name, "NightLight.0");
+//! assert_eq!(config.cache_dir("NightLight"), dir.path().join("data/NightLight/cache"));
+//! ```
 
+// Configuration is loaded once at startup; a large error type costs nothing there, and keeping
+// every detail of the problem inline keeps the messages precise.
+#![allow(clippy::result_large_err)]
+
+mod error;
+mod schema;
 mod secret;
+mod source;
+mod validate;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(crate) use error::closest;
+pub use error::{ConfigError, Origin};
 pub use secret::Secret;
+pub use source::search_paths;
+pub use validate::parse_base_url;
+
+use crate::app::AppRegistry;
+
+/// The default `base_url`.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8123";
+/// The default size limit of each app class's cache, in bytes (100 MiB).
+pub const DEFAULT_CACHE_SIZE: u64 = 104_857_600;
+/// The default log level.
+pub const DEFAULT_LOG_LEVEL: &str = "INFO";
+
+/// The whole, validated configuration.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Home Assistant's address, as given (`http` or `https`).
+    pub base_url: url::Url,
+    /// The websocket endpoint derived from `base_url` (`ws://.../api/websocket` or `wss://`).
+    pub websocket_url: url::Url,
+    /// The long-lived access token, if one is configured. Prints as `***`.
+    pub token: Option<Secret>,
+    /// Whether to verify Home Assistant's TLS certificate.
+    pub verify_ssl: bool,
+    /// The root of all persistent data: caches and logs.
+    pub data_dir: PathBuf,
+    /// The size limit of each app class's cache, unless the app sets `cache_size`.
+    pub default_cache_size: u64,
+    /// How often cache writes are made durable (a power loss loses at most this much).
+    pub cache_flush_interval: Duration,
+    /// The log filter: a level (`INFO`) or directives (`info,hassette_core::ha=debug`).
+    pub log_level: String,
+    /// How long a command to Home Assistant may take before it fails.
+    pub command_timeout: Duration,
+    /// How often the connection is checked with a `ping`.
+    pub heartbeat_interval: Duration,
+    /// How long a `pong` may take before the connection is considered dead.
+    pub heartbeat_timeout: Duration,
+    /// The first delay before reconnecting; it doubles after every failed attempt.
+    pub reconnect_initial_delay: Duration,
+    /// The longest delay between reconnection attempts.
+    pub reconnect_max_delay: Duration,
+    /// Every configured app, sorted by key.
+    pub apps: Vec<AppConfig>,
+    /// Things that are allowed but probably wrong (a world-readable token file, ...).
+    pub warnings: Vec<String>,
+}
+
+/// One `[hassette.apps.<key>]` table.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AppConfig {
+    /// The app key (`porch_light` in `[hassette.apps.porch_light]`).
+    pub key: String,
+    /// The registered app class it runs.
+    pub class_name: String,
+    /// Whether `hassette run` starts it.
+    pub enabled: bool,
+    /// This app's cache size limit, if it overrides `default_cache_size`.
+    pub cache_size: Option<u64>,
+    /// The instances: one per `config` table.
+    pub instances: Vec<InstanceConfig>,
+}
+
+/// One instance of an app: one `config` table.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct InstanceConfig {
+    /// Its position in the app's `config` array (0 for a single table).
+    pub index: usize,
+    /// `instance_name`, or `<ClassName>.<index>`.
+    pub name: String,
+    /// The app's own settings, without `instance_name`; already checked against the app's
+    /// `Config` type.
+    pub config: toml::Table,
+    /// Where the table is.
+    pub origin: Origin,
+}
+
+impl Config {
+    /// The cache directory of an app class: `<data_dir>/<ClassName>/cache`.
+    #[must_use]
+    pub fn cache_dir(&self, class_name: &str) -> PathBuf {
+        self.data_dir.join(class_name).join("cache")
+    }
+
+    /// The cache size limit that applies to `app`.
+    #[must_use]
+    pub fn cache_size(&self, app: &AppConfig) -> u64 {
+        app.cache_size.unwrap_or(self.default_cache_size)
+    }
+
+    /// The app with this key.
+    #[must_use]
+    pub fn app(&self, key: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.key == key)
+    }
+}
+
+/// What to load, and the strongest layer: the command-line flags.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// `-c/--config`; without it the file is searched for (see [`search_paths`]).
+    pub config_file: Option<PathBuf>,
+    /// The working directory to search from; the process's own when `None`.
+    pub cwd: Option<PathBuf>,
+    /// The environment; the process's own when `None` (tests pass their own).
+    pub env: Option<Vec<(String, String)>>,
+    /// `--base-url`.
+    pub base_url: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+}
+
+/// Finds, reads, layers and validates the configuration, and checks every enabled app
+/// instance's config against its registered type.
+///
+/// # Errors
+///
+/// A [`ConfigError`] (or [`ConfigError::Several`]) naming the file, line, key, app and
+/// instance of every problem found.
+pub fn load(options: &LoadOptions, registry: &AppRegistry) -> Result<Config, ConfigError> {
+    let cwd = match &options.cwd {
+        Some(cwd) => cwd.clone(),
+        None => std::env::current_dir().map_err(|source| ConfigError::Read {
+            path: PathBuf::from("."),
+            source,
+        })?,
+    };
+    let file = source::discover(options.config_file.as_deref(), &cwd)?;
+    let mut layered = source::read_file(&file)?;
+    let mut errors = Vec::new();
+
+    let file_dir = file.parent().map_or_else(|| cwd.clone(), Path::to_path_buf);
+    let mut dotenv_files = vec![file_dir.join(".env")];
+    if cwd != file_dir {
+        dotenv_files.push(cwd.join(".env"));
+    }
+    // The first .env found is the stronger one, so apply them weakest first.
+    let mut dotenv_vars = source::read_dotenv(&dotenv_files)?;
+    dotenv_vars.reverse();
+    let env_vars: Vec<(String, String, Origin)> = options
+        .env
+        .clone()
+        .unwrap_or_else(|| std::env::vars().collect())
+        .into_iter()
+        .filter(|(k, _)| source::has_prefix(k))
+        .map(|(k, v)| (k.clone(), v, Origin::Env(k)))
+        .collect();
+    source::apply_env(
+        &mut layered,
+        dotenv_vars.into_iter().chain(env_vars),
+        &mut errors,
+    );
+    apply_flags(&mut layered, options);
+
+    let dirs = validate::Dirs { file_dir, cwd };
+    let config = validate::validate(&layered, &file, &dirs, registry, &mut errors);
+    match ConfigError::from_list(errors) {
+        Some(err) => Err(err),
+        None => Ok(config),
+    }
+}
+
+fn apply_flags(layered: &mut Layered, options: &LoadOptions) {
+    let flags: [(&str, &str, Option<String>); 3] = [
+        ("base_url", "--base-url", options.base_url.clone()),
+        (
+            "data_dir",
+            "--data-dir",
+            options.data_dir.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("log_level", "--log-level", options.log_level.clone()),
+    ];
+    for (key, flag, value) in flags {
+        if let Some(value) = value {
+            source::table_entry(&mut layered.root, "hassette")
+                .insert(key.to_owned(), toml::Value::String(value));
+            layered
+                .origins
+                .insert(format!("hassette.{key}"), Origin::Flag(flag.to_owned()));
+        }
+    }
+}
+
+use source::Layered;

@@ -1,4 +1,7 @@
 //! Integration tests for `hassette-core`, one module per area.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+
 mod cache;
+mod config;
 mod ha;

@@ -1,0 +1,98 @@
+//! The command-line grammar (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  hassette run --demo -c hassette.toml.example   run the example apps against a built-in simulated Home Assistant
+  hassette check                                 validate ./hassette.toml and every app's config
+  hassette run --app porch_light                 run only the app `porch_light`
+  hassette log --app porch_light --since 1h      what `porch_light` did in the last hour
+  hassette completions bash > /etc/bash_completion.d/hassette";
+
+/// Home Assistant automations written in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "hassette", version, about, after_help = EXAMPLES, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes; they override the environment and `hassette.toml`.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// The configuration file [default: ./hassette.toml, ./config/hassette.toml, /config/hassette.toml]
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Where caches and logs live (overrides `data_dir`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Home Assistant's address, e.g. http://homeassistant.local:8123 (overrides `base_url`)
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+    /// Log level or filter, e.g. DEBUG or "info,hassette_core::ha=debug" (overrides `log_level`)
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub(crate) log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Connect to Home Assistant and run every enabled app
+    Run(RunArgs),
+    /// Show what apps did, from the log store
+    Log(LogArgs),
+    /// Validate the configuration and every app instance's config, and list the instances
+    Check,
+    /// List the app classes this binary knows
+    Apps,
+    /// Print a shell completion script
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Run against a built-in simulated Home Assistant instead of `base_url`
+    #[arg(long)]
+    pub(crate) demo: bool,
+    /// Run only this app (repeatable)
+    #[arg(long = "app", value_name = "KEY")]
+    pub(crate) apps: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// Only records of this app key
+    #[arg(long, value_name = "KEY")]
+    pub(crate) app: Option<String>,
+    /// Only records of this instance name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) instance: Option<String>,
+    /// Only records since: 30s, 15m, 1h, 7d, 2w, or an ISO date or date-time
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// Only records until (same forms as --since)
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) until: Option<String>,
+    /// Minimum level
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) level: Option<String>,
+    /// Only records whose message matches this text or regex
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) grep: Option<String>,
+    /// Only the last N records
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Keep printing new matching records until Ctrl-C
+    #[arg(long, short)]
+    pub(crate) follow: bool,
+    /// One JSON record per line
+    #[arg(long)]
+    pub(crate) json: bool,
+}

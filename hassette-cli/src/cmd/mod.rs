@@ -1,0 +1,69 @@
+//! One module per subcommand.
+
+mod apps;
+mod check;
+mod log;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+use hassette_core::app::AppRegistry;
+use hassette_core::config::{self, Config, LoadOptions};
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::{EXIT_FAILURE, EXIT_USAGE};
+
+/// A command's failure: the error to print and the exit code.
+pub(crate) struct Failure {
+    pub(crate) error: anyhow::Error,
+    pub(crate) code: u8,
+}
+
+impl Failure {
+    pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            error: error.into(),
+            code: EXIT_USAGE,
+        }
+    }
+
+    pub(crate) fn runtime(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            error: error.into(),
+            code: EXIT_FAILURE,
+        }
+    }
+}
+
+pub(crate) fn dispatch(cli: Cli, registry: &AppRegistry) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Check => check::check(&load(&cli.global, registry)?),
+        Command::Apps => Ok(apps::apps(registry)),
+        Command::Run(args) => run::run(&cli.global, &args, registry),
+        Command::Log(args) => log::log(&cli.global, &args, registry),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "hassette",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads and validates the configuration (with every app's config), printing its warnings.
+pub(crate) fn load(global: &GlobalArgs, registry: &AppRegistry) -> Result<Config, Failure> {
+    let mut options = LoadOptions::default();
+    options.config_file.clone_from(&global.config);
+    options.data_dir.clone_from(&global.data_dir);
+    options.base_url.clone_from(&global.base_url);
+    options.log_level.clone_from(&global.log_level);
+    let config = config::load(&options, registry).map_err(Failure::usage)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(config)
+}
