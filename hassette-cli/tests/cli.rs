@@ -212,3 +212,146 @@ fn completions_print_a_script() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out).0.contains("_hassette()"));
 }
+
+/// A store file with `records` (JSON objects), named for its first record's time.
+fn write_store(data_dir: &Path, records: &[serde_json::Value]) {
+    let logs = data_dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let first: jiff::Timestamp = records[0]["ts"].as_str().unwrap().parse().unwrap();
+    let name = format!("hassette-{}.jsonl", first.strftime("%Y%m%dT%H%M%S.%3fZ"));
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&r.to_string());
+        text.push('\n');
+    }
+    std::fs::write(logs.join(name), text).unwrap();
+}
+
+fn ago(mins: i64) -> String {
+    jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_mins(mins))
+        .unwrap()
+        .to_string()
+}
+
+fn record(mins_ago: i64, level: &str, app: &str, instance: &str, msg: &str) -> serde_json::Value {
+    serde_json::json!({"ts": ago(mins_ago), "level": level, "target": "apps_example", "app": app,
+        "class": "MotionLight", "instance": instance, "component": "app", "msg": msg,
+        "fields": {"entity": "light.porch"}})
+}
+
+#[test]
+fn log_without_a_store_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hassette(dir.path(), &["log", "--data-dir", "data"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out).0.starts_with("no log store at "),
+        "{}",
+        text(&out).0
+    );
+}
+
+#[test]
+fn log_rejects_a_bad_since_with_the_accepted_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hassette(
+        dir.path(),
+        &["log", "--data-dir", "d", "--since", "yesterday"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("--since: \"yesterday\" is not a time; use a duration back from now (30s, 15m, 1h, 7d, 2w)"), "{stderr}");
+}
+
+#[test]
+fn log_filters_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    write_store(
+        dir.path(),
+        &[
+            record(180, "INFO", "porch", "front", "three hours ago"),
+            record(50, "DEBUG", "porch", "front", "cache get front:count"),
+            record(40, "INFO", "garage", "g", "door open"),
+            record(30, "ERROR", "porch", "back", "service call failed"),
+            record(1, "INFO", "porch", "front", "light on"),
+        ],
+    );
+    let run = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["log", "--data-dir", "."];
+        all.extend_from_slice(args);
+        let out = hassette(dir.path(), &all);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        text(&out).0.lines().map(str::to_owned).collect()
+    };
+    let lines = run(&["--app", "porch", "--since", "1h"]);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].contains(" DEBUG porch/front: cache get front:count entity=light.porch"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(run(&["--instance", "back"]).len(), 1);
+    assert_eq!(run(&["--level", "error"]).len(), 1);
+    assert_eq!(run(&["--grep", "door|light"]).len(), 2);
+    assert_eq!(run(&["--grep", "front:count"]).len(), 1);
+    assert_eq!(run(&["--until", "2h"]).len(), 1);
+    let last = run(&["--app", "porch", "--limit", "1"]);
+    assert_eq!(last.len(), 1);
+    assert!(last[0].ends_with("light on entity=light.porch"));
+    for line in run(&["--json"]) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(v["ts"].is_string() && v["msg"].is_string());
+    }
+}
+
+#[test]
+fn log_follow_prints_records_written_later() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    write_store(dir.path(), &[record(5, "INFO", "porch", "front", "before")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
+        .args(["log", "--data-dir", ".", "--follow", "--app", "porch"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .ends_with("before entity=light.porch")
+    );
+    // Appended to the same file, then a new file.
+    let file = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        format!("{}\n", record(0, "INFO", "garage", "g", "other app")).as_bytes(),
+    )
+    .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        format!("{}\n", record(0, "INFO", "porch", "front", "after")).as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .ends_with("after entity=light.porch")
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

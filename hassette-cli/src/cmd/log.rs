@@ -1,19 +1,122 @@
-//! `hassette log`.
+//! `hassette log`: reads the log store directly, so it works with or without `hassette run`.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use hassette_core::app::AppRegistry;
+use hassette_core::logging::{LogQuery, Match, Matcher, parse_when};
+use jiff::Zoned;
+use jiff::tz::TimeZone;
 
 use super::Failure;
 use crate::cli::{GlobalArgs, LogArgs};
 
 pub(crate) fn log(
-    _global: &GlobalArgs,
-    _args: &LogArgs,
-    _registry: &AppRegistry,
+    global: &GlobalArgs,
+    args: &LogArgs,
+    registry: &AppRegistry,
 ) -> Result<ExitCode, Failure> {
-    Err(Failure::runtime(anyhow!(
-        "`hassette log` is not built yet: the persistent log store lands with issue #6"
-    )))
+    let dir = logs_dir(global, registry)?;
+    let now = Zoned::now();
+    let when = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| parse_when(t, &now).map_err(|e| Failure::usage(anyhow!("{flag}: {e}"))))
+            .transpose()
+    };
+    let mut query = LogQuery::default();
+    query.app.clone_from(&args.app);
+    query.instance.clone_from(&args.instance);
+    query.since = when("--since", &args.since)?;
+    query.until = when("--until", &args.until)?;
+    query.min_level.clone_from(&args.level);
+    query.limit = args.limit;
+    query.grep = args.grep.as_deref().map(|p| {
+        // Text or regex: a pattern that is not a valid regex is searched for literally.
+        regex::Regex::new(p).unwrap_or_else(|_| {
+            regex::Regex::new(&regex::escape(p))
+                .unwrap_or_else(|_| unreachable!("an escaped pattern is valid"))
+        })
+    });
+    let matcher = Matcher::new(query).map_err(|e| Failure::usage(anyhow!("--level: {e}")))?;
+    let has_store = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+    if !has_store && !args.follow {
+        println!(
+            "no log store at {} yet: `hassette run` creates it",
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (matches, mut cursor) = matcher.run(&dir).map_err(|e| {
+        Failure::runtime(anyhow!(
+            "cannot read the log store in {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let tz = TimeZone::system();
+    let mut out = std::io::stdout().lock();
+    if print(&mut out, &matches, args.json, &tz).is_err() {
+        // The reader went away (`| head`): not an error.
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.follow {
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let new = matcher.follow(&dir, &mut cursor).map_err(|e| {
+                Failure::runtime(anyhow!(
+                    "cannot read the log store in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            if print(&mut out, &new, args.json, &tz).is_err() {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--data-dir` wins; otherwise the configuration's `data_dir`.
+fn logs_dir(global: &GlobalArgs, registry: &AppRegistry) -> Result<PathBuf, Failure> {
+    if let Some(dir) = &global.data_dir {
+        return Ok(dir.join("logs"));
+    }
+    Ok(super::load(global, registry)?.logs_dir())
+}
+
+fn print(
+    out: &mut impl Write,
+    matches: &[Match],
+    json: bool,
+    tz: &TimeZone,
+) -> std::io::Result<()> {
+    for m in matches {
+        if json {
+            writeln!(out, "{}", m.line)?;
+        } else {
+            writeln!(out, "{}", human(m, tz))?;
+        }
+    }
+    out.flush()
+}
+
+fn human(m: &Match, tz: &TimeZone) -> String {
+    let r = &m.record;
+    let when = r.ts.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S%.3f");
+    let who = match (&r.app, &r.instance, &r.component) {
+        (Some(app), Some(instance), _) => format!("{app}/{instance}"),
+        (Some(app), None, _) => app.clone(),
+        (None, _, Some(component)) => component.clone(),
+        (None, _, None) => r.target.clone(),
+    };
+    let mut line = format!("{when} {:<5} {who}: {}", r.level, r.msg);
+    for (key, value) in &r.fields {
+        match value {
+            serde_json::Value::String(s) => line.push_str(&format!(" {key}={s}")),
+            other => line.push_str(&format!(" {key}={other}")),
+        }
+    }
+    line
 }

@@ -86,6 +86,10 @@ pub struct Config {
     pub cache_flush_interval: Duration,
     /// The log filter: a level (`INFO`) or directives (`info,hassette_core::ha=debug`).
     pub log_level: String,
+    /// Log store files whose records are all older than this many days are deleted.
+    pub log_retention_days: u32,
+    /// The oldest log store files are deleted while the store is larger than this.
+    pub log_max_size: u64,
     /// How long a command to Home Assistant may take before it fails.
     pub command_timeout: Duration,
     /// How often the connection is checked with a `ping`.
@@ -138,6 +142,12 @@ impl Config {
     #[must_use]
     pub fn cache_dir(&self, class_name: &str) -> PathBuf {
         self.data_dir.join(class_name).join("cache")
+    }
+
+    /// The log store's directory: `<data_dir>/logs`.
+    #[must_use]
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
     }
 
     /// The cache size limit that applies to `app`.

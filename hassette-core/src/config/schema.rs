@@ -7,6 +7,8 @@ use std::time::Duration;
 pub(crate) enum Kind {
     Str,
     Bool,
+    /// A non-negative integer.
+    Count,
     /// Bytes: an integer, or a string with a unit (`"100 MiB"`).
     Size,
     /// A duration: seconds as a number, or a string (`"500ms"`, `"1s"`, `"2m"`).
@@ -21,6 +23,7 @@ impl Kind {
         match self {
             Kind::Str => "a string",
             Kind::Bool => "a boolean (true or false)",
+            Kind::Count => "a whole number",
             Kind::Size => "a size in bytes (an integer, or a string such as \"100 MiB\")",
             Kind::Duration => "a duration (seconds, or a string such as \"500ms\", \"1s\", \"2m\")",
             Kind::Path => "a path (a string)",
@@ -40,6 +43,8 @@ pub(crate) const HASSETTE_KEYS: &[(&str, Kind)] = &[
     ("default_cache_size", Kind::Size),
     ("cache_flush_interval", Kind::Duration),
     ("log_level", Kind::Str),
+    ("log_retention_days", Kind::Count),
+    ("log_max_size", Kind::Size),
     ("command_timeout", Kind::Duration),
     ("heartbeat_interval", Kind::Duration),
     ("heartbeat_timeout", Kind::Duration),

@@ -399,7 +399,7 @@ pub(crate) fn typed_env_value(kind: Kind, raw: &str) -> toml::Value {
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
             _ => toml::Value::String(raw.to_owned()),
         },
-        Kind::Size | Kind::Duration => raw.parse::<i64>().map_or_else(
+        Kind::Count | Kind::Size | Kind::Duration => raw.parse::<i64>().map_or_else(
             |_| toml::Value::String(raw.to_owned()),
             toml::Value::Integer,
         ),

@@ -88,6 +88,23 @@ impl Reader<'_> {
         }
     }
 
+    fn count(&mut self, table: &toml::Table, prefix: &str, name: &str) -> Option<u32> {
+        let key = format!("{prefix}.{name}");
+        match table.get(name)? {
+            toml::Value::Integer(i) => match u32::try_from(*i) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.invalid(&key, format!("{i} is out of range (0 to {})", u32::MAX));
+                    None
+                }
+            },
+            other => {
+                self.wrong_type(&key, Kind::Count, other);
+                None
+            }
+        }
+    }
+
     fn duration(
         &mut self,
         table: &toml::Table,
@@ -201,6 +218,12 @@ pub(crate) fn validate(
     if let Err(message) = check_log_level(&log_level) {
         r.invalid("hassette.log_level", message);
     }
+    let log_retention_days = r
+        .count(h, "hassette", "log_retention_days")
+        .unwrap_or(crate::logging::DEFAULT_RETENTION_DAYS);
+    let log_max_size = r
+        .size(h, "hassette", "log_max_size")
+        .unwrap_or(crate::logging::DEFAULT_MAX_TOTAL_BYTES);
     let default_cache_size = r
         .size(h, "hassette", "default_cache_size")
         .unwrap_or(DEFAULT_CACHE_SIZE);
@@ -228,6 +251,8 @@ pub(crate) fn validate(
         default_cache_size,
         cache_flush_interval,
         log_level,
+        log_retention_days,
+        log_max_size,
         command_timeout,
         heartbeat_interval,
         heartbeat_timeout,
