@@ -134,7 +134,13 @@ impl Matcher {
                 .query
                 .since
                 .is_some_and(|s| end.is_some_and(|e| e <= s));
-            let after_window = self.query.until.is_some_and(|u| file.start >= u);
+            // A name may be a few milliseconds later than its first record (see the store's
+            // naming), hence the margin.
+            let margin = jiff::SignedDuration::from_secs(1);
+            let after_window = self
+                .query
+                .until
+                .is_some_and(|u| u.checked_add(margin).is_ok_and(|u| file.start >= u));
             if before_window || after_window {
                 continue;
             }

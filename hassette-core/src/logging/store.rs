@@ -217,14 +217,25 @@ impl Writer {
                 return Ok(());
             }
         }
-        let mut start = ts;
-        let mut path = self.options.dir.join(file_name(start));
-        while path.exists() {
-            start = start
+        // Names must sort in creation order: in a burst of rotations within one millisecond,
+        // a new file starts a millisecond after the newest one.
+        // Names hold milliseconds, so compare at that precision.
+        let mut start = ts
+            .round(
+                jiff::TimestampRound::new()
+                    .smallest(jiff::Unit::Millisecond)
+                    .mode(jiff::RoundMode::Trunc),
+            )
+            .map_err(io::Error::other)?;
+        if let Some(newest) = list_files(&self.options.dir)?.pop()
+            && newest.start >= start
+        {
+            start = newest
+                .start
                 .checked_add(SignedDuration::from_millis(1))
                 .map_err(io::Error::other)?;
-            path = self.options.dir.join(file_name(start));
         }
+        let path = self.options.dir.join(file_name(start));
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)

@@ -286,6 +286,19 @@ fn old_files_and_oversize_stores_are_pruned() {
         .sum();
     assert!(total <= 8192 + 2048 + 512, "{total} bytes");
     let all = query(&capped, |_| {});
+    if all.last().unwrap().fields["i"] != 299 {
+        for e in std::fs::read_dir(&capped).unwrap() {
+            let p = e.unwrap().path();
+            let t = std::fs::read_to_string(&p).unwrap();
+            eprintln!(
+                "{} {} first={:?} last={:?}",
+                p.display(),
+                t.len(),
+                t.lines().next().map(|l| &l[..60]),
+                t.lines().last().map(|l| &l[..60])
+            );
+        }
+    }
     assert_eq!(all.last().unwrap().fields["i"], 299);
     assert!(all.len() < 300);
 }
