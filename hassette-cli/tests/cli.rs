@@ -131,7 +131,7 @@ fn check_reports_broken_files_with_exit_2() {
         ),
         (
             "[hassette.apps.p]\nclass_name = \"MotionLight\"\n[hassette.apps.p.config]\nsensor = \"binary_sensor.x\"\nlihgt = \"light.x\"\n",
-            "app `p` instance `MotionLight.0` (MotionLight): missing field `light`",
+            "hassette.toml:5:1: app `p` instance `MotionLight.0` (MotionLight): unknown key `lihgt` (did you mean `light`?)",
         ),
         (
             "[hassette.apps.r]\nclass_name = \"DailyReport\"\nconfig = { at = \"25:99\" }\n",

@@ -137,7 +137,23 @@ fn check_config<C: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<(
     let value = toml::Value::Table(table.clone());
     let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
     let ignoring = serde_ignored::Deserializer::new(value, &mut record);
-    match serde_path_to_error::deserialize::<_, C>(ignoring) {
+    let result = serde_path_to_error::deserialize::<_, C>(ignoring);
+    // A misspelt key usually also makes a field "missing": the unknown key, with the field it
+    // was meant to be, is the more useful report.
+    if let Some(key) = unknown.into_iter().next() {
+        let fields = probe::field_names::<C>();
+        let suggestion = crate::config::closest(&key, fields.iter().copied());
+        return Err(ConfigProblem {
+            field: None,
+            at: Some(key.clone()),
+            message: format!(
+                "unknown key `{key}`{}",
+                suggestion.map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"))
+            ),
+        });
+    }
+    match result {
+        Ok(_) => Ok(()),
         Err(err) => {
             let path = err.path().to_string();
             let field = (path != ".").then_some(path);
@@ -147,20 +163,5 @@ fn check_config<C: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<(
                 message: err.into_inner().message().to_owned(),
             })
         }
-        Ok(_) => match unknown.into_iter().next() {
-            None => Ok(()),
-            Some(key) => {
-                let fields = probe::field_names::<C>();
-                let suggestion = crate::config::closest(&key, fields.iter().copied());
-                Err(ConfigProblem {
-                    field: None,
-                    at: Some(key.clone()),
-                    message: format!(
-                        "unknown key `{key}`{}",
-                        suggestion.map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"))
-                    ),
-                })
-            }
-        },
     }
 }

@@ -165,7 +165,6 @@ impl Config {
 
 /// What to load, and the strongest layer: the command-line flags.
 #[derive(Clone, Debug, Default)]
-#[non_exhaustive]
 pub struct LoadOptions {
     /// `-c/--config`; without it the file is searched for (see [`search_paths`]).
     pub config_file: Option<PathBuf>,
