@@ -56,11 +56,13 @@ pub(crate) fn dispatch(cli: Cli, registry: &AppRegistry) -> Result<ExitCode, Fai
 
 /// Loads and validates the configuration (with every app's config), printing its warnings.
 pub(crate) fn load(global: &GlobalArgs, registry: &AppRegistry) -> Result<Config, Failure> {
-    let mut options = LoadOptions::default();
-    options.config_file.clone_from(&global.config);
-    options.data_dir.clone_from(&global.data_dir);
-    options.base_url.clone_from(&global.base_url);
-    options.log_level.clone_from(&global.log_level);
+    let options = LoadOptions {
+        config_file: global.config.clone(),
+        data_dir: global.data_dir.clone(),
+        base_url: global.base_url.clone(),
+        log_level: global.log_level.clone(),
+        ..LoadOptions::default()
+    };
     let config = config::load(&options, registry).map_err(Failure::usage)?;
     for warning in &config.warnings {
         eprintln!("warning: {warning}");

@@ -472,9 +472,11 @@ fn an_inline_token_in_a_world_readable_file_is_warned_about() {
 #[test]
 fn discovery_order_and_not_found() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = LoadOptions::default();
-    options.cwd = Some(dir.path().to_path_buf());
-    options.env = Some(Vec::new());
+    let mut options = LoadOptions {
+        cwd: Some(dir.path().to_path_buf()),
+        env: Some(Vec::new()),
+        ..LoadOptions::default()
+    };
     let err = load(&options, &registry()).unwrap_err().to_string();
     assert!(
         err.starts_with("no hassette.toml found (looked for "),
@@ -510,9 +512,11 @@ fn discovery_order_and_not_found() {
 #[test]
 fn the_example_config_is_valid() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hassette.toml.example");
-    let mut options = LoadOptions::default();
-    options.config_file = Some(example);
-    options.env = Some(Vec::new());
+    let options = LoadOptions {
+        config_file: Some(example),
+        env: Some(Vec::new()),
+        ..LoadOptions::default()
+    };
     // Checked against the real example apps in the CLI tests; here only the settings.
     let err = load(&options, &AppRegistry::new()).unwrap_err();
     for e in err.errors() {
