@@ -49,8 +49,10 @@ impl Fixture {
     fn new(text: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hassette.toml"), text).unwrap();
-        let mut options = LoadOptions::default();
-        options.cwd = Some(dir.path().to_path_buf());
+        let options = LoadOptions {
+            cwd: Some(dir.path().to_path_buf()),
+            ..LoadOptions::default()
+        };
         Self {
             dir,
             env: Vec::new(),
