@@ -37,11 +37,11 @@ impl StoreLayer {
 
 /// The app and component tags of a span.
 #[derive(Clone, Debug, Default)]
-struct Tags {
-    app: Option<String>,
-    class: Option<String>,
-    instance: Option<String>,
-    component: Option<String>,
+pub(crate) struct Tags {
+    pub(crate) app: Option<String>,
+    pub(crate) class: Option<String>,
+    pub(crate) instance: Option<String>,
+    pub(crate) component: Option<String>,
 }
 
 impl Tags {
@@ -64,7 +64,7 @@ impl Tags {
         true
     }
 
-    fn fill_from(&mut self, outer: &Tags) {
+    pub(crate) fn fill_from(&mut self, outer: &Tags) {
         for (slot, value) in [
             (&mut self.app, &outer.app),
             (&mut self.class, &outer.class),
@@ -222,7 +222,7 @@ where
 }
 
 /// The framework component a `hassette_core` module belongs to.
-fn component_of(target: &str) -> Option<String> {
+pub(crate) fn component_of(target: &str) -> Option<String> {
     let rest = target.strip_prefix("hassette_core::")?;
     let module = rest.split("::").next().unwrap_or(rest);
     Some(module.to_owned())

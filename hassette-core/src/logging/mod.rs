@@ -33,6 +33,7 @@
 //! assert_eq!(matches[0].record.instance.as_deref(), Some("front"));
 //! ```
 
+mod console;
 mod layer;
 mod query;
 mod record;
@@ -164,7 +165,7 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, String> {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_target(false)
+            .event_format(console::Console::new())
     });
     tracing_subscriber::registry()
         .with(filter)
