@@ -32,8 +32,17 @@ fn recorded_states() -> Vec<Value> {
 
 fn event(old: &Value, i: usize) -> (String, usize) {
     let mut new = old.clone();
-    let ts = format!("2026-11-21T08:{:02}:{:02}.{:06}+00:00", (i / 60) % 60, i % 60, i % 999_999);
-    new["state"] = json!(if i % 2 == 0 { "on".to_owned() } else { format!("{}.5", i % 40) });
+    let ts = format!(
+        "2026-11-21T08:{:02}:{:02}.{:06}+00:00",
+        (i / 60) % 60,
+        i % 60,
+        i % 999_999
+    );
+    new["state"] = json!(if i.is_multiple_of(2) {
+        "on".to_owned()
+    } else {
+        format!("{}.5", i % 40)
+    });
     new["last_changed"] = json!(ts);
     new["last_updated"] = json!(ts);
     new["context"] = json!({"id": format!("01M7YJ415CVMDME8B9Z2V{i:05}"), "parent_id": null,

@@ -85,6 +85,7 @@ pub(crate) enum Bus {
     Event(Arc<BusEvent>),
     DropAll,
     Raw(Arc<str>),
+    WsPing,
 }
 
 pub(crate) struct Shared {
@@ -99,6 +100,7 @@ pub(crate) struct Shared {
     cancel: CancellationToken,
     connections: AtomicUsize,
     auth_attempts: AtomicUsize,
+    ws_pongs: AtomicUsize,
     silent: AtomicBool,
     coalesce: AtomicBool,
     slow_reader: Mutex<Option<Duration>>,
@@ -166,6 +168,7 @@ impl FakeHomeAssistant {
             cancel: cancel.clone(),
             connections: AtomicUsize::new(0),
             auth_attempts: AtomicUsize::new(0),
+            ws_pongs: AtomicUsize::new(0),
             silent: AtomicBool::new(false),
             coalesce: AtomicBool::new(opts.coalesce),
             slow_reader: Mutex::new(None),
@@ -353,6 +356,18 @@ impl FakeHomeAssistant {
     /// Sends a raw text frame (malformed JSON, wrong types, huge frames) to every connection.
     pub fn send_raw(&self, text: impl Into<String>) {
         let _ = self.shared.bus.send(Bus::Raw(text.into().into()));
+    }
+
+    /// Sends a websocket-protocol Ping (not the JSON `ping`) to every connection, as aiohttp's
+    /// heartbeat in Home Assistant does; see [`Self::ws_pongs`].
+    pub fn send_ws_ping(&self) {
+        let _ = self.shared.bus.send(Bus::WsPing);
+    }
+
+    /// How many websocket-protocol Pongs the fake has received.
+    #[must_use]
+    pub fn ws_pongs(&self) -> usize {
+        self.shared.ws_pongs.load(Ordering::Relaxed)
     }
 
     /// Goes silent: keeps connections open but answers nothing, not even `ping`.

@@ -117,6 +117,10 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream) {
                     conn.handle(&text, &mut bus)
                 }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(Message::Pong(_))) => {
+                    shared.ws_pongs.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 Some(Ok(_)) => continue,
             },
             ev = bus.recv() => match ev {
@@ -128,6 +132,12 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream) {
                 }
                 Ok(Bus::DropAll) => return,
                 Ok(Bus::Raw(text)) => vec![text.to_string()],
+                Ok(Bus::WsPing) => {
+                    if ws.send(Message::Ping(b"hb".to_vec().into())).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return,
             },

@@ -204,3 +204,18 @@ async fn shutdown_sends_close_and_ends_subscriptions() {
         Err(HaError::Disconnected)
     ));
 }
+
+#[tokio::test]
+async fn websocket_pings_are_answered() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let (client, _s, _c) = connect(&fake).await;
+    fake.send_ws_ping();
+    guard(async {
+        while fake.ws_pongs() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    guard(client.ping()).await.unwrap();
+    assert_eq!(fake.connections(), 1);
+}
