@@ -1,4 +1,6 @@
 //! Log store benchmarks, driven by `bench/log-query/run`.
+
+#![allow(clippy::expect_used)]
 //!
 //! - `generate DIR [RECORDS] [APPS] [DAYS]`: fills `DIR/logs` with a store as `hassette run`
 //!   writes it (hourly files of at most 16 MiB, named for their first record), ending now.
