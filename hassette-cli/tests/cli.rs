@@ -89,7 +89,7 @@ fn check_passes_on_the_example_and_prints_the_instance_table() {
         .filter(|l| l.starts_with("counters "))
         .collect();
     assert_eq!(counter_rows.len(), 2, "{stdout}");
-    assert!(counter_rows[0].contains("Counter") && counter_rows[0].contains("porch_motion"));
+    assert!(counter_rows[0].contains("Counter") && counter_rows[0].contains("hallway_motion"));
     assert!(counter_rows[0].contains("yes"));
     assert!(
         counter_rows[0].ends_with("hassette-data/Counter/cache"),

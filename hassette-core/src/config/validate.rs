@@ -263,37 +263,21 @@ pub(crate) fn validate(
     }
 }
 
-/// `http(s)://host[:port][/path]` → itself and `ws(s)://host[:port][/path]/api/websocket`.
+/// `http(s)://host[:port][/path]` → itself and `ws(s)://host[:port][/path]/api/websocket`
+/// (derived by [`crate::ha::websocket_url`]).
 ///
 /// # Errors
 ///
 /// A message saying what is wrong, for anything but an http(s) or ws(s) URL with a host.
 pub fn parse_base_url(text: &str) -> Result<(url::Url, url::Url), String> {
-    let base = url::Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
-    let ws_scheme = match base.scheme() {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
-        other => {
-            return Err(format!(
-                "scheme {other:?} is not supported; use http:// or https://"
-            ));
+    let text = text.trim();
+    let ws = crate::ha::websocket_url(text).map_err(|e| match e {
+        crate::ha::HaError::InvalidUrl { reason, .. } => {
+            format!("{text:?} is not usable: {reason}")
         }
-    };
-    if base.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{text:?} has no host"));
-    }
-    let mut ws = base.clone();
-    ws.set_scheme(ws_scheme)
-        .map_err(|()| format!("cannot derive a websocket URL from {text:?}"))?;
-    let path = ws.path().trim_end_matches('/').to_owned();
-    let path = if path.ends_with("/api/websocket") {
-        path
-    } else {
-        format!("{path}/api/websocket")
-    };
-    ws.set_path(&path);
-    ws.set_query(None);
-    ws.set_fragment(None);
+        other => other.to_string(),
+    })?;
+    let base = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
     Ok((base, ws))
 }
 

@@ -150,7 +150,7 @@ fn websocket_url_is_derived_from_base_url() {
     let f = Fixture::new("[hassette]\nbase_url = \"ftp://ha.local\"\n");
     assert_eq!(
         f.error(),
-        "hassette.toml:2:1: `hassette.base_url`: scheme \"ftp\" is not supported; use http:// or https://"
+        "hassette.toml:2:1: `hassette.base_url`: \"ftp://ha.local\" is not usable: the scheme must be http or https"
     );
 }
 
