@@ -7,6 +7,7 @@
 //! - [`cache`]: the persistent, size-limited, per-app-class cache.
 //! - [`ha`]: the Home Assistant websocket client.
 //! - [`logging`]: console and persistent logs, and the queries behind `hassette log`.
+//! - [`scheduler`]: timers: run_in, run_at, run_every, daily, cron, sunrise and sunset.
 //! - [`clock`]: a settable clock for tests.
 //! - `testing` (feature `testing`): a faithful fake Home Assistant and an app test harness.
 
@@ -16,5 +17,6 @@ pub mod clock;
 pub mod config;
 pub mod ha;
 pub mod logging;
+pub mod scheduler;
 #[cfg(feature = "testing")]
 pub mod testing;

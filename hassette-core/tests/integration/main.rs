@@ -6,3 +6,4 @@ mod cache;
 mod config;
 mod ha;
 mod logging;
+mod scheduler;

@@ -1,0 +1,1 @@
+//! Timers (issue 5).
