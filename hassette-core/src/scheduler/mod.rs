@@ -276,7 +276,9 @@ impl Scheduler {
     /// connecting).
     ///
     /// Existing [`Trigger::Daily`] and [`Trigger::Cron`] jobs are recomputed from now in the
-    /// new zone; absolute triggers (in, at, every, sun) keep their due times.
+    /// new zone; absolute triggers (in, at, every, sun) keep their due times. Since they are
+    /// recomputed from now, a daily job that already ran today runs again today if its wall
+    /// time comes later in the new zone.
     ///
     /// # Examples
     ///
@@ -456,10 +458,10 @@ impl JobHandle {
         if !self.active.swap(false, Ordering::SeqCst) {
             return;
         }
+        // The scheduler logs the cancel with the trigger; a stopped one has nothing to do.
         if let Some(shared) = self.shared.upgrade() {
             shared.remove(self.id);
         }
-        debug!(job = self.id, "job cancelled");
     }
 
     /// Whether the job is still pending: `false` once cancelled, after a one-shot job fired,

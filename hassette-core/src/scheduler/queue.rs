@@ -142,6 +142,7 @@ impl Shared {
         entry.active.store(false, Ordering::SeqCst);
         st.queue.remove(&(entry.due, id));
         drop(st);
+        debug!(job = id, trigger = ?entry.trigger, due = %entry.due, "job cancelled");
         // The job (a closure owning, say, a mailbox sender) is dropped outside the lock.
         drop(entry);
         true

@@ -143,6 +143,14 @@ async fn yields() {
     }
 }
 
+#[test]
+fn handles_and_scheduler_can_be_shared_across_tasks() {
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+    send_sync::<Scheduler>();
+    send_sync::<JobHandle>();
+    send_sync::<Trigger>();
+}
+
 // ---- run_in, run_at, run_every ----
 
 #[tokio::test(start_paused = true)]
