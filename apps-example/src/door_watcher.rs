@@ -1,11 +1,14 @@
 //! Logs every door change. Never touches its cache, so no cache directory appears for it.
 
-use hassette_core::app::App;
+use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::ha::StateChanged;
 use serde::Deserialize;
 
 /// Logs door changes; keeps no state.
 #[derive(Debug)]
-pub struct DoorWatcher;
+pub struct DoorWatcher {
+    ctx: AppContext<Self>,
+}
 
 /// [`DoorWatcher`]'s settings.
 #[derive(Debug, Deserialize)]
@@ -16,4 +19,33 @@ pub struct DoorWatcherConfig {
 
 impl App for DoorWatcher {
     type Config = DoorWatcherConfig;
+    type Message = StateChanged;
+
+    async fn initialize(
+        config: DoorWatcherConfig,
+        ctx: AppContext<Self>,
+    ) -> Result<Self, BoxError> {
+        ctx.bus()
+            .on_state_change(config.doors)
+            .send_with(|change| change);
+        Ok(Self { ctx })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, change: StateChanged) -> Result<(), BoxError> {
+        let state = change
+            .new_state
+            .as_ref()
+            .map_or("gone", |s| s.state.as_str());
+        let verb = match state {
+            "on" | "open" => "opened",
+            "off" | "closed" => "closed",
+            other => other,
+        };
+        tracing::info!(door = %change.entity_id, "door {verb}");
+        Ok(())
+    }
 }

@@ -1,11 +1,17 @@
-//! Sends a notification when a door opens, at most once per cooldown (a cache TTL).
+//! Sends a notification when an entity turns on, at most once per cooldown: the cooldown is a
+//! cache entry with a TTL (the seed's rate-limiting pattern), so it holds across restarts.
 
-use hassette_core::app::App;
+use hassette_core::app::{App, AppContext, BoxError};
 use serde::Deserialize;
+use serde_json::json;
 
 /// A rate-limited notifier.
 #[derive(Debug)]
-pub struct Notifier;
+pub struct Notifier {
+    ctx: AppContext<Self>,
+    config: NotifierConfig,
+    last: Option<jiff::Timestamp>,
+}
 
 /// [`Notifier`]'s settings.
 #[derive(Debug, Deserialize)]
@@ -28,6 +34,54 @@ fn default_cooldown() -> u64 {
     300
 }
 
+/// The entity turned on.
+#[derive(Clone, Debug)]
+pub struct Triggered;
+
 impl App for Notifier {
     type Config = NotifierConfig;
+    type Message = Triggered;
+
+    async fn initialize(config: NotifierConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus()
+            .on_state_change(&config.entity)
+            .to("on")
+            .send(Triggered);
+        Ok(Self {
+            ctx,
+            config,
+            last: None,
+        })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, _: Triggered) -> Result<(), BoxError> {
+        let now = self.now().timestamp();
+        let cooldown = jiff::SignedDuration::from_secs(
+            i64::try_from(self.config.cooldown_secs).unwrap_or(i64::MAX),
+        );
+        if self.last.is_some_and(|l| now.duration_since(l) < cooldown) {
+            tracing::info!(entity = %self.config.entity, "cooling down: no notification");
+            return Ok(());
+        }
+        let (domain, service) = self
+            .config
+            .service
+            .split_once('.')
+            .unwrap_or(("notify", "notify"));
+        let message = format!(
+            "{} turned on at {}",
+            self.config.entity,
+            self.now().strftime("%H:%M:%S")
+        );
+        self.api()
+            .call_service(domain, service, Some(json!({ "message": message })), None)
+            .await?;
+        self.last = Some(now);
+        tracing::info!(entity = %self.config.entity, "notified");
+        Ok(())
+    }
 }

@@ -1,11 +1,15 @@
-//! Caches an expensive summary (a rendered template) with get-or-compute and a TTL.
+//! Keeps a summary of a sensor that is expensive to compute (a template rendered by Home
+//! Assistant), cached with get-or-compute and a TTL.
 
-use hassette_core::app::App;
+use hassette_core::app::{App, AppContext, BoxError};
 use serde::Deserialize;
 
 /// Summarises a sensor, recomputing at most once per TTL.
 #[derive(Debug)]
-pub struct WeatherSummary;
+pub struct WeatherSummary {
+    ctx: AppContext<Self>,
+    config: WeatherSummaryConfig,
+}
 
 /// [`WeatherSummary`]'s settings.
 #[derive(Debug, Deserialize)]
@@ -21,6 +25,33 @@ fn default_ttl() -> u64 {
     600
 }
 
+/// The sensor changed.
+#[derive(Clone, Debug)]
+pub struct SensorChanged;
+
 impl App for WeatherSummary {
     type Config = WeatherSummaryConfig;
+    type Message = SensorChanged;
+
+    async fn initialize(
+        config: WeatherSummaryConfig,
+        ctx: AppContext<Self>,
+    ) -> Result<Self, BoxError> {
+        ctx.bus()
+            .on_state_change(&config.sensor)
+            .send(SensorChanged);
+        Ok(Self { ctx, config })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, _: SensorChanged) -> Result<(), BoxError> {
+        let template = format!("{{{{ states('{}') }}}}", self.config.sensor);
+        let now = self.api().render_template(&template, None).await?;
+        let summary = format!("outside: {now} °C");
+        tracing::info!(summary, "weather summary");
+        Ok(())
+    }
 }

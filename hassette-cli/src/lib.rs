@@ -3,12 +3,19 @@
 //! A user's own binary registers its app types and calls [`main`] to get the whole CLI:
 //!
 //! ```no_run
-//! use hassette_core::app::{App, AppRegistry};
+//! use hassette_core::app::{App, AppContext, AppRegistry, BoxError};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Config { light: String }
-//! struct NightLight;
-//! impl App for NightLight { type Config = Config; }
+//! struct NightLight { ctx: AppContext<Self> }
+//! impl App for NightLight {
+//!     type Config = Config;
+//!     type Message = ();
+//!     async fn initialize(_: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+//!         Ok(Self { ctx })
+//!     }
+//!     fn context(&self) -> &AppContext<Self> { &self.ctx }
+//! }
 //!
 //! fn main() -> std::process::ExitCode {
 //!     let mut apps = AppRegistry::new();

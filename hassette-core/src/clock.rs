@@ -3,9 +3,10 @@
 //! Everything in hassette that compares against "now" for persistent data (cache expiry, ages)
 //! reads it from a [`Clock`], so that tests can move time without sleeping.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
 
 /// The source of the current time: the system clock, or a manual clock for tests.
 ///
@@ -23,7 +24,8 @@ use jiff::{SignedDuration, Timestamp};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    manual: Option<Arc<Mutex<Timestamp>>>,
+    // A watch channel holds the manual time, so that timers can wait for it to move.
+    manual: Option<Arc<watch::Sender<Timestamp>>>,
 }
 
 impl Clock {
@@ -38,7 +40,7 @@ impl Clock {
     #[must_use]
     pub fn manual(start: Timestamp) -> Self {
         Self {
-            manual: Some(Arc::new(Mutex::new(start))),
+            manual: Some(Arc::new(watch::Sender::new(start))),
         }
     }
 
@@ -47,7 +49,7 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         match &self.manual {
             None => Timestamp::now(),
-            Some(t) => *t.lock().unwrap_or_else(PoisonError::into_inner),
+            Some(t) => *t.borrow(),
         }
     }
 
@@ -61,15 +63,21 @@ impl Clock {
     /// system clock.
     pub fn advance(&self, by: SignedDuration) {
         if let Some(t) = &self.manual {
-            let mut guard = t.lock().unwrap_or_else(PoisonError::into_inner);
-            *guard = guard.checked_add(by).unwrap_or(*guard);
+            t.send_modify(|now| *now = now.checked_add(by).unwrap_or(*now));
         }
     }
 
     /// Sets a manual clock to `to`. No effect on the system clock.
     pub fn set(&self, to: Timestamp) {
         if let Some(t) = &self.manual {
-            *t.lock().unwrap_or_else(PoisonError::into_inner) = to;
+            t.send_replace(to);
         }
+    }
+
+    /// For a manual clock, a receiver that sees every move of it (timers wait on it instead of
+    /// sleeping); `None` for the system clock.
+    #[must_use]
+    pub fn watch(&self) -> Option<watch::Receiver<Timestamp>> {
+        self.manual.as_ref().map(|t| t.subscribe())
     }
 }

@@ -4,19 +4,25 @@
 //!
 //! - [`config`]: `hassette.toml`, layered with the environment and command-line flags.
 //! - [`app`]: the [`app::App`] trait and the registry of app classes.
+//! - [`bus`]: subscriptions to state changes and events, delivered into app mailboxes.
+//! - [`runtime`]: connect, start every app instance, deliver, shut down in order.
 //! - [`cache`]: the persistent, size-limited, per-app-class cache.
 //! - [`ha`]: the Home Assistant websocket client.
 //! - [`logging`]: console and persistent logs, and the queries behind `hassette log`.
 //! - [`scheduler`]: timers: run_in, run_at, run_every, daily, cron, sunrise and sunset.
+//! - [`state`]: the read-only view of every entity's state.
 //! - [`clock`]: a settable clock for tests.
 //! - `testing` (feature `testing`): a faithful fake Home Assistant and an app test harness.
 
 pub mod app;
+pub mod bus;
 pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod ha;
 pub mod logging;
+pub mod runtime;
 pub mod scheduler;
+pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

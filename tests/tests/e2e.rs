@@ -1,1 +1,279 @@
-//! End-to-end tests of the real `hassette` binary.
+//! End-to-end tests of the real `hassette` binary against the fake Home Assistant (a real
+//! websocket server on loopback, in this test process).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hassette_core::testing::FakeHomeAssistant;
+
+/// The `hassette` binary of this workspace, built if `cargo test` did not build it already.
+fn hassette_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/hassette
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("hassette");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--bin", "hassette"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --bin hassette failed");
+    }
+    bin
+}
+
+/// A `hassette run` process; its stdout and stderr lines arrive on a channel.
+struct Hassette {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Hassette {
+    fn start(dir: &Path, config: &Path, token: &str, args: &[&str]) -> Self {
+        let mut cmd = Command::new(hassette_bin());
+        cmd.arg("run")
+            .arg("-c")
+            .arg(config)
+            .args(args)
+            .current_dir(dir);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("HASSETTE__") {
+                cmd.env_remove(key);
+            }
+        }
+        let mut child = cmd
+            .env("HASSETTE__TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for an output line containing `text` (a hang guard of 20 s, not a timing check).
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.seen.push(line.clone());
+                if line.contains(text) {
+                    return line;
+                }
+            }
+        }
+        panic!(
+            "no line with {text:?}; output so far:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    fn sigterm(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
+                    self.seen.push(line);
+                }
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        panic!(
+            "hassette did not exit after SIGTERM:\n{}",
+            self.seen.join("\n")
+        );
+    }
+}
+
+impl Drop for Hassette {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, fake: &FakeHomeAssistant, apps: &str) -> PathBuf {
+    let path = dir.join("hassette.toml");
+    let text = format!(
+        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\nlog_level = \"DEBUG\"\ncache_flush_interval = \"100ms\"\n\n{apps}",
+        fake.base_url()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Waits (hang guard) until `cond` holds.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const MOTION_APP: &str = r#"
+[hassette.apps.hallway_light]
+class_name = "MotionLight"
+[hassette.apps.hallway_light.config]
+sensor = "binary_sensor.hallway_motion"
+light = "light.kitchen"
+off_after_secs = 1
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_example_app_reacts_to_state_changes_and_sigterm_exits_0() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("light.kitchen", "off", None);
+    fake.set_state("binary_sensor.hallway_motion", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &fake, MOTION_APP);
+    let mut h = Hassette::start(dir.path(), &config, fake.token().expose(), &[]);
+    h.wait_for("1 app instance(s) started, 0 failed");
+
+    fake.set_state("binary_sensor.hallway_motion", "on", None);
+    eventually("the light to turn on", || {
+        fake.state("light.kitchen").is_some_and(|s| s.state == "on")
+    })
+    .await;
+    fake.set_state("binary_sensor.hallway_motion", "off", None);
+    // off_after_secs = 1: the duration filter turns it off after a quiet second.
+    eventually("the light to turn off", || {
+        fake.state("light.kitchen")
+            .is_some_and(|s| s.state == "off")
+    })
+    .await;
+    let calls: Vec<String> = fake
+        .service_calls()
+        .iter()
+        .map(|c| format!("{}.{}", c.domain, c.service))
+        .collect();
+    assert_eq!(calls, ["light.turn_on", "light.turn_off"]);
+
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+    assert!(
+        h.seen.iter().any(|l| l.contains("stopped")),
+        "{}",
+        h.seen.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_filter_runs_only_the_named_apps() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let apps = format!(
+        "{MOTION_APP}\n[hassette.apps.doors]\nclass_name = \"DoorWatcher\"\nconfig = {{ doors = [\"binary_sensor.front_door\"] }}\n"
+    );
+    let config = write_config(dir.path(), &fake, &apps);
+    let mut h = Hassette::start(
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &["--app", "doors"],
+    );
+    h.wait_for("1 app instance(s) started, 0 failed, 1 app(s) disabled");
+    fake.set_state("binary_sensor.hallway_motion", "on", None);
+    fake.set_state("binary_sensor.front_door", "on", None);
+    h.wait_for("door opened");
+    assert!(
+        fake.service_calls().is_empty(),
+        "the motion light must not run"
+    );
+    assert_eq!(h.sigterm(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_token_is_one_clear_error_and_exit_1() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &fake, MOTION_APP);
+    let mut h = Hassette::start(dir.path(), &config, "not-the-token", &[]);
+    let line = h.wait_for("error:");
+    assert!(line.contains("cannot connect to Home Assistant"), "{line}");
+    let status = h.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(fake.auth_attempts(), 1, "no retry after auth_invalid");
+    assert!(
+        h.seen
+            .iter()
+            .chain(std::iter::once(&line))
+            .all(|l| !l.contains(fake.token().expose()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_with_no_home_assistant() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hassette.toml.example");
+    let mut cmd = Command::new(hassette_bin());
+    cmd.args(["run", "--demo", "-c"])
+        .arg(&example)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .current_dir(dir.path());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HASSETTE__") {
+            cmd.env_remove(key);
+        }
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let mut h = Hassette {
+        child,
+        lines,
+        seen: Vec::new(),
+    };
+    for stream in [
+        Box::new(h.child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(h.child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    h.wait_for("app instance(s) started, 0 failed");
+    // The demo's motion sensor trips every few seconds; the example motion light follows it.
+    h.wait_for("motion: light on");
+    assert_eq!(h.sigterm(), Some(0));
+    // DoorWatcher never touches its cache: no directory for it.
+    assert!(!dir.path().join("DoorWatcher").exists());
+}

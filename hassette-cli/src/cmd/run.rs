@@ -1,9 +1,13 @@
-//! `hassette run`.
+//! `hassette run`: validate everything, connect, start every enabled app, run until a signal.
 
 use std::process::ExitCode;
 
-use anyhow::anyhow;
+use anyhow::{Context as _, anyhow};
 use hassette_core::app::AppRegistry;
+use hassette_core::config::Config;
+use hassette_core::logging::{self, LogOptions};
+use hassette_core::runtime::{self, RunOptions, Runtime};
+use hassette_core::testing::FakeHomeAssistant;
 
 use super::Failure;
 use crate::cli::{GlobalArgs, RunArgs};
@@ -31,8 +35,100 @@ pub(crate) fn run(
             config.file.display()
         )));
     }
-    Err(Failure::runtime(anyhow!(
-        "the configuration is valid, but `hassette run` is not built yet: the app runtime lands \
-         with issue #5"
-    )))
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hassette")
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::runtime)?;
+    tokio.block_on(run_async(&config, args, registry))
+}
+
+async fn run_async(
+    config: &Config,
+    args: &RunArgs,
+    registry: &AppRegistry,
+) -> Result<ExitCode, Failure> {
+    let mut log_options = LogOptions::new(config.logs_dir(), &config.log_level);
+    log_options.retention_days = config.log_retention_days;
+    log_options.max_total_bytes = config.log_max_size;
+    log_options.secret.clone_from(&config.token);
+    let logs = logging::init(&log_options).map_err(|e| Failure::runtime(anyhow!(e)))?;
+
+    let demo = if args.demo {
+        let fake = FakeHomeAssistant::demo()
+            .await
+            .context("cannot start the demo Home Assistant")
+            .map_err(Failure::runtime)?;
+        tracing::info!(url = %fake.base_url(), "demo: running against the built-in simulated Home Assistant");
+        Some(fake)
+    } else {
+        None
+    };
+    let client_options = match (&demo, &config.token) {
+        (Some(fake), _) => runtime::client_options(config, fake.base_url(), fake.token()),
+        (None, Some(token)) => {
+            runtime::client_options(config, config.base_url.clone(), token.clone())
+        }
+        (None, None) => return Err(Failure::usage(anyhow!("no access token"))),
+    };
+    let mut options = RunOptions::from_config(config);
+    options.only_apps.clone_from(&args.apps);
+    let runtime = Runtime::start(config, registry, client_options, options)
+        .await
+        .map_err(|e| Failure::runtime(anyhow::Error::new(e)))?;
+    let summary = runtime.summary();
+    println!(
+        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; Ctrl-C to stop",
+        summary.started(),
+        summary.failed(),
+        summary.disabled.len(),
+        summary.entities
+    );
+    for failed in summary.instances.iter().filter(|i| i.result.is_err()) {
+        if let Err(why) = &failed.result {
+            println!("  failed: {}/{}: {why}", failed.app, failed.instance);
+        }
+    }
+    let result = runtime.run_until(shutdown_signal()).await;
+    drop(demo);
+    logs.flush();
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Failure::runtime(anyhow::Error::new(e))),
+    }
+}
+
+/// The first Ctrl-C or SIGTERM starts an orderly shutdown; a second one exits at once.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("signal received: shutting down (again to exit at once)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        eprintln!("hassette: second signal: exiting now");
+        #[allow(clippy::disallowed_methods)] // The user asked twice: nothing is to be waited for.
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{App, probe};
+use crate::runtime::supervisor::{Launch, Launched, launch};
 
 /// One registered app class: its name and how to check a `config` table against its type.
 #[derive(Clone)]
@@ -11,6 +12,7 @@ pub struct AppClass {
     name: &'static str,
     type_name: &'static str,
     check: fn(&toml::Table) -> Result<(), ConfigProblem>,
+    launch: fn(Launch) -> Launched,
 }
 
 impl fmt::Debug for AppClass {
@@ -43,6 +45,11 @@ impl AppClass {
     pub fn check_config(&self, table: &toml::Table) -> Result<(), ConfigProblem> {
         (self.check)(table)
     }
+
+    /// Starts one instance of the class.
+    pub(crate) fn launch(&self, args: Launch) -> Launched {
+        (self.launch)(args)
+    }
 }
 
 /// What is wrong with an app instance's `config` table.
@@ -61,13 +68,20 @@ pub struct ConfigProblem {
 /// # Examples
 ///
 /// ```
-/// use hassette_core::app::{App, AppRegistry};
+/// use hassette_core::app::{App, AppContext, AppRegistry, BoxError};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Config { greeting: String }
 ///
-/// struct Hello;
-/// impl App for Hello { type Config = Config; }
+/// struct Hello { ctx: AppContext<Self> }
+/// impl App for Hello {
+///     type Config = Config;
+///     type Message = ();
+///     async fn initialize(_: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+///         Ok(Self { ctx })
+///     }
+///     fn context(&self) -> &AppContext<Self> { &self.ctx }
+/// }
 ///
 /// let mut registry = AppRegistry::new();
 /// registry.register::<Hello>();
@@ -99,6 +113,7 @@ impl AppRegistry {
             name: A::class_name(),
             type_name: std::any::type_name::<A>(),
             check: check_config::<A::Config>,
+            launch: launch::<A>,
         };
         if let Some(existing) = self.classes.get(class.name) {
             assert!(

@@ -8,13 +8,20 @@
 //! # Examples
 //!
 //! ```
-//! use hassette_core::app::{App, AppRegistry};
+//! use hassette_core::app::{App, AppContext, AppRegistry, BoxError};
 //! use hassette_core::config::{LoadOptions, load};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct LightConfig { light: String }
-//! struct NightLight;
-//! impl App for NightLight { type Config = LightConfig; }
+//! struct NightLight { ctx: AppContext<Self> }
+//! impl App for NightLight {
+//!     type Config = LightConfig;
+//!     type Message = ();
+//!     async fn initialize(_: LightConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+//!         Ok(Self { ctx })
+//!     }
+//!     fn context(&self) -> &AppContext<Self> { &self.ctx }
+//! }
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! std::fs::write(dir.path().join("hassette.toml"), r#"
@@ -100,6 +107,10 @@ pub struct Config {
     pub reconnect_initial_delay: Duration,
     /// The longest delay between reconnection attempts.
     pub reconnect_max_delay: Duration,
+    /// How long an app's `initialize` may take.
+    pub app_startup_timeout: Duration,
+    /// How long an app's `shutdown` may take.
+    pub app_shutdown_timeout: Duration,
     /// Every configured app, sorted by key.
     pub apps: Vec<AppConfig>,
     /// Things that are allowed but probably wrong (a world-readable token file, ...).

@@ -50,6 +50,8 @@ pub(crate) const HASSETTE_KEYS: &[(&str, Kind)] = &[
     ("heartbeat_timeout", Kind::Duration),
     ("reconnect_initial_delay", Kind::Duration),
     ("reconnect_max_delay", Kind::Duration),
+    ("app_startup_timeout", Kind::Duration),
+    ("app_shutdown_timeout", Kind::Duration),
     ("apps", Kind::Table),
 ];
 

@@ -234,6 +234,8 @@ pub(crate) fn validate(
     let heartbeat_timeout = r.duration(h, "hassette", "heartbeat_timeout", secs(10));
     let reconnect_initial_delay = r.duration(h, "hassette", "reconnect_initial_delay", secs(1));
     let reconnect_max_delay = r.duration(h, "hassette", "reconnect_max_delay", secs(60));
+    let app_startup_timeout = r.duration(h, "hassette", "app_startup_timeout", secs(10));
+    let app_shutdown_timeout = r.duration(h, "hassette", "app_shutdown_timeout", secs(10));
     if reconnect_max_delay < reconnect_initial_delay {
         r.invalid(
             "hassette.reconnect_max_delay",
@@ -258,6 +260,8 @@ pub(crate) fn validate(
         heartbeat_timeout,
         reconnect_initial_delay,
         reconnect_max_delay,
+        app_startup_timeout,
+        app_shutdown_timeout,
         apps,
         warnings,
     }

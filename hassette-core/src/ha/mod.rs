@@ -13,6 +13,7 @@
 //! are decoded in the session task and `try_send` into each subscription's bounded queue: the
 //! socket is never blocked by a slow consumer.
 
+mod api;
 mod client;
 mod connection;
 mod error;
@@ -20,6 +21,7 @@ mod protocol;
 mod session;
 pub(crate) mod types;
 
+pub use api::Api;
 pub use client::{
     Client, ClientOptions, ConnectionEvent, ConnectionState, SessionHandle, Subscription,
 };

@@ -310,12 +310,15 @@ impl HaConfig {
 pub(crate) mod ha_time {
     use super::{Deserialize, Deserializer, Serializer, Timestamp};
 
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     pub(crate) fn format(ts: Timestamp) -> String {
-        ts.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+        ts.strftime(FORMAT).to_string()
     }
 
+    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f+00:00";
+
     pub(crate) fn serialize<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&ts.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+        s.collect_str(&ts.strftime(FORMAT))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {

@@ -309,7 +309,12 @@ fn sun_event_of(plan: Plan) -> Option<Timestamp> {
 /// The timer task: fire what is due, then sleep until the next due time (at most
 /// [`MAX_SLEEP`]) or until woken by a new earlier job, a time zone change or shutdown.
 pub(super) async fn run(shared: Arc<Shared>) {
+    // A manual clock (tests, the app harness) says when it moves; the system clock never does.
+    let mut clock_moves = shared.clock.watch();
     loop {
+        if let Some(rx) = &mut clock_moves {
+            rx.mark_unchanged();
+        }
         let wait = match shared.fire_due() {
             Next::Stop => break,
             Next::Yield => {
@@ -323,12 +328,28 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 tokio::select! {
                     () = tokio::time::sleep(wait.min(MAX_SLEEP)) => {}
                     () = shared.notify.notified() => {}
+                    () = clock_moved(&mut clock_moves) => {}
                 }
             }
             // `Notify` keeps a permit, so a job scheduled between `fire_due` and here is not
             // missed.
-            None => shared.notify.notified().await,
+            None => tokio::select! {
+                () = shared.notify.notified() => {}
+                () = clock_moved(&mut clock_moves) => {}
+            },
         }
     }
     debug!("scheduler task stopped");
+}
+
+/// Resolves when a manual clock moves; never for the system clock (or a dropped one).
+async fn clock_moved(rx: &mut Option<tokio::sync::watch::Receiver<Timestamp>>) {
+    if let Some(r) = rx.as_mut() {
+        if r.changed().await.is_ok() {
+            return;
+        }
+        // The clock is gone: stop watching it.
+        *rx = None;
+    }
+    std::future::pending().await
 }

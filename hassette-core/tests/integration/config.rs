@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hassette_core::app::{App, AppRegistry};
+use hassette_core::app::{App, AppContext, AppRegistry, BoxError};
 use hassette_core::config::{Config, ConfigError, LoadOptions, Secret, load};
 use serde::Deserialize;
 
@@ -15,10 +15,26 @@ struct LightConfig {
     brightness: Option<u8>,
 }
 
-struct MotionLight;
-impl App for MotionLight {
-    type Config = LightConfig;
+/// Defines a config-only app type: enough for config validation.
+macro_rules! config_app {
+    ($name:ident, $config:ty) => {
+        struct $name {
+            ctx: AppContext<Self>,
+        }
+        impl App for $name {
+            type Config = $config;
+            type Message = ();
+            async fn initialize(_: $config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+                Ok(Self { ctx })
+            }
+            fn context(&self) -> &AppContext<Self> {
+                &self.ctx
+            }
+        }
+    };
 }
+
+config_app!(MotionLight, LightConfig);
 
 #[derive(Debug, Deserialize)]
 #[allow(dead_code)]
@@ -27,10 +43,7 @@ struct WeatherConfig {
     city: String,
 }
 
-struct WeatherApp;
-impl App for WeatherApp {
-    type Config = WeatherConfig;
-}
+config_app!(WeatherApp, WeatherConfig);
 
 fn registry() -> AppRegistry {
     let mut r = AppRegistry::new();

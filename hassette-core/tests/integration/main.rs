@@ -6,4 +6,5 @@ mod cache;
 mod config;
 mod ha;
 mod logging;
+mod runtime;
 mod scheduler;

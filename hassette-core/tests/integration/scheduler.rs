@@ -424,16 +424,16 @@ async fn dropping_the_last_scheduler_clone_stops_the_task() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_wall_clock_jump_is_noticed_within_30_seconds() {
+async fn a_manual_clock_jump_fires_due_jobs_at_once() {
     let h = Harness::utc("2025-01-01T00:00:00Z");
     h.add("x", Trigger::In(secs(3600)));
     yields().await;
-    // The wall clock jumps an hour (suspend, NTP) while the monotonic clock does not.
-    h.clock.advance(SignedDuration::from_hours(1));
-    tokio::time::advance(secs(29)).await;
+    h.clock.advance(SignedDuration::from_mins(59));
     yields().await;
     assert!(h.tags().is_empty());
-    tokio::time::advance(secs(1)).await;
+    // The wall clock jumps while tokio's clock stands still: a manual clock wakes the timer
+    // task itself (the system clock is re-read at least every 30 s instead).
+    h.clock.advance(SignedDuration::from_mins(1));
     yields().await;
     assert_eq!(h.tags(), ["x"]);
 }

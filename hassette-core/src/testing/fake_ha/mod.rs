@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     token: Mutex<Secret>,
     /// The `type` of every command received after authentication, in order.
     commands: Mutex<Vec<String>>,
+    /// The `event_type` of every `subscribe_events` (`*` for all), in order.
+    event_subscriptions: Mutex<Vec<String>>,
     cancel: CancellationToken,
     connections: AtomicUsize,
     auth_attempts: AtomicUsize,
@@ -165,6 +167,7 @@ impl FakeHomeAssistant {
             port,
             token: Mutex::new(opts.token),
             commands: Mutex::new(Vec::new()),
+            event_subscriptions: Mutex::new(Vec::new()),
             cancel: cancel.clone(),
             connections: AtomicUsize::new(0),
             auth_attempts: AtomicUsize::new(0),
@@ -224,6 +227,17 @@ impl FakeHomeAssistant {
             .token
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = token;
+    }
+
+    /// The `event_type` of every `subscribe_events` received (`*` for all types), in order,
+    /// over all connections.
+    #[must_use]
+    pub fn event_subscriptions(&self) -> Vec<String> {
+        self.shared
+            .event_subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The `type` of every command received after authentication, in order, over all

@@ -269,6 +269,17 @@ impl ClientConn {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(kind.to_owned());
+        if kind == "subscribe_events" {
+            let event_type = fields
+                .get("event_type")
+                .and_then(Value::as_str)
+                .unwrap_or("*");
+            self.shared
+                .event_subscriptions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(event_type.to_owned());
+        }
         if id <= self.last_id {
             return vec![error(
                 Some(id),

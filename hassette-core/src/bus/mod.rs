@@ -1,0 +1,378 @@
+//! The event bus: app subscriptions to state changes and Home Assistant events, matched and
+//! delivered into app mailboxes.
+//!
+//! Events arrive from the Home Assistant client's subscriptions; [`Bus::dispatch`] tests every
+//! subscription and `try_send`s into the owning app's bounded mailbox. It never waits: a full
+//! mailbox drops the message, counts it and warns, so a slow app never stalls the socket or
+//! another app. Timed filters ("on for 5 minutes", debounce) run on the [`Scheduler`], so they
+//! follow the runtime's clock (a manual one in tests).
+
+mod builder;
+mod filter;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub(crate) use builder::Target;
+pub use builder::{EventSubscriptionBuilder, StateSubscriptionBuilder};
+pub use filter::Changed;
+pub(crate) use filter::{Entities, EventFilter, StateFilter};
+
+use crate::clock::Clock;
+use crate::ha::{Event, EventData, StateChanged};
+use crate::scheduler::{JobHandle, Scheduler, Trigger};
+
+/// Identifies the app instance that owns subscriptions, so they all go when it stops.
+pub(crate) type OwnerId = u64;
+
+/// What a delivery attempt did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Sent,
+    /// The mailbox was full: dropped and counted.
+    Full,
+    /// The app is gone: the subscription can go too.
+    Closed,
+}
+
+/// Puts a state change or an event into an app's mailbox, as the app's own message.
+pub(crate) enum Deliver {
+    State(Box<dyn Fn(StateChanged) -> Delivery + Send + Sync>),
+    Event(Box<dyn Fn(Event) -> Delivery + Send + Sync>),
+}
+
+/// Timing options of a subscription.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Timing {
+    /// Deliver only after the condition held this long (cancelled if it stops holding).
+    pub(crate) duration: Option<Duration>,
+    /// Deliver the last of a burst, once it has been quiet this long.
+    pub(crate) debounce: Option<Duration>,
+    /// Deliver at most once per this long; the rest are skipped.
+    pub(crate) throttle: Option<Duration>,
+    /// Deliver once, then cancel.
+    pub(crate) once: bool,
+}
+
+pub(crate) enum Matcher {
+    State(StateFilter),
+    Event(EventFilter),
+}
+
+struct Subscription {
+    id: u64,
+    owner: OwnerId,
+    owner_name: String,
+    matcher: Matcher,
+    timing: Timing,
+    deliver: Arc<Deliver>,
+    /// Pending duration/debounce timers, per entity (events: one, under "").
+    pending: Mutex<HashMap<String, JobHandle>>,
+    last_delivered: Mutex<Option<jiff::Timestamp>>,
+    dropped: AtomicU64,
+}
+
+/// A subscription made by an app; cancel it with [`SubscriptionHandle::cancel`]. Dropping the
+/// handle does not cancel: subscriptions live until cancelled or until their app stops.
+#[derive(Clone, Debug)]
+pub struct SubscriptionHandle {
+    id: u64,
+    bus: Bus,
+}
+
+impl SubscriptionHandle {
+    /// Cancels the subscription, and any delivery it has waiting on a timer.
+    pub fn cancel(&self) {
+        self.bus.remove(self.id);
+    }
+
+    /// Whether the subscription is still active.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.bus.read().contains_key(&self.id)
+    }
+}
+
+/// The runtime's event bus. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("subscriptions", &self.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    subs: RwLock<HashMap<u64, Arc<Subscription>>>,
+    next_id: AtomicU64,
+    scheduler: Scheduler,
+    clock: Clock,
+    /// Event types some subscription needs; the runtime subscribes to each at Home Assistant.
+    event_types: Mutex<HashSet<String>>,
+    type_requests: mpsc::UnboundedSender<String>,
+    dispatched: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Bus {
+    /// A bus whose timed filters run on `scheduler`. New event types that subscriptions need are
+    /// sent on `type_requests` for the runtime to subscribe to at Home Assistant.
+    pub(crate) fn new(
+        scheduler: Scheduler,
+        clock: Clock,
+        type_requests: mpsc::UnboundedSender<String>,
+    ) -> Self {
+        let mut types = HashSet::new();
+        // The states view always follows state changes.
+        types.insert("state_changed".to_owned());
+        Self {
+            inner: Arc::new(Inner {
+                subs: RwLock::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                scheduler,
+                clock,
+                event_types: Mutex::new(types),
+                type_requests,
+                dispatched: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<Subscription>>> {
+        self.inner
+            .subs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn add(
+        &self,
+        owner: OwnerId,
+        owner_name: String,
+        matcher: Matcher,
+        timing: Timing,
+        deliver: Deliver,
+    ) -> SubscriptionHandle {
+        if let Matcher::Event(f) = &matcher {
+            let new = self
+                .inner
+                .event_types
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(f.event_type.clone());
+            if new {
+                let _ = self.inner.type_requests.send(f.event_type.clone());
+            }
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let sub = Subscription {
+            id,
+            owner,
+            owner_name,
+            matcher,
+            timing,
+            deliver: Arc::new(deliver),
+            pending: Mutex::new(HashMap::new()),
+            last_delivered: Mutex::new(None),
+            dropped: AtomicU64::new(0),
+        };
+        tracing::debug!(subscription = id, "subscribed");
+        self.inner
+            .subs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::new(sub));
+        SubscriptionHandle {
+            id,
+            bus: self.clone(),
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        let removed = self
+            .inner
+            .subs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        if let Some(sub) = removed {
+            for (_, job) in sub
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain()
+            {
+                job.cancel();
+            }
+        }
+    }
+
+    /// Removes every subscription of a stopped app instance.
+    pub(crate) fn remove_owner(&self, owner: OwnerId) {
+        let ids: Vec<u64> = self
+            .read()
+            .values()
+            .filter(|s| s.owner == owner)
+            .map(|s| s.id)
+            .collect();
+        for id in ids {
+            self.remove(id);
+        }
+    }
+
+    /// Events handed to [`Bus::dispatch`] so far.
+    #[must_use]
+    pub fn dispatched(&self) -> u64 {
+        self.inner.dispatched.load(Ordering::Relaxed)
+    }
+
+    /// Messages dropped because an app's mailbox was full.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Tests one event against every subscription and delivers it where it matches. Never
+    /// waits.
+    pub(crate) fn dispatch(&self, event: &Event) {
+        // Snapshot the matching subscriptions so that no lock is held while delivering.
+        let subs: Vec<Arc<Subscription>> = self.read().values().cloned().collect();
+        let other_data = match &event.data {
+            EventData::Other(v) => Some(v),
+            EventData::StateChanged(_) => None,
+        };
+        for sub in subs {
+            match (&sub.matcher, &event.data) {
+                (Matcher::State(filter), EventData::StateChanged(change)) => {
+                    self.on_state(&sub, filter, change);
+                }
+                (Matcher::Event(filter), _) => {
+                    let data = match other_data {
+                        Some(v) => v.clone(),
+                        None => serde_json::to_value(&event.data).unwrap_or(Value::Null),
+                    };
+                    if filter.matches(event, &data) {
+                        self.fire(&sub, "", Payload::Event(event.clone()));
+                    }
+                }
+                (Matcher::State(_), EventData::Other(_)) => {}
+            }
+        }
+        self.inner.dispatched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_state(&self, sub: &Arc<Subscription>, filter: &StateFilter, change: &StateChanged) {
+        if !filter.entities.matches(&change.entity_id) {
+            return;
+        }
+        if sub.timing.duration.is_some() && !filter.still_holds(change) {
+            // "on for 5 minutes" is off: the wait is over.
+            if let Some(job) = sub
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&change.entity_id)
+            {
+                job.cancel();
+            }
+            return;
+        }
+        if filter.matches(change) {
+            self.fire(
+                sub,
+                &change.entity_id,
+                Payload::State(Box::new(change.clone())),
+            );
+        }
+    }
+
+    /// Delivers now, or after the subscription's duration or debounce.
+    fn fire(&self, sub: &Arc<Subscription>, key: &str, payload: Payload) {
+        let delay = sub.timing.duration.or(sub.timing.debounce);
+        let Some(delay) = delay else {
+            self.deliver(sub, payload);
+            return;
+        };
+        let mut pending = sub.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if sub.timing.duration.is_some() && pending.get(key).is_some_and(JobHandle::is_active) {
+            // Already waiting since the first match; a repeat does not restart the wait.
+            return;
+        }
+        if let Some(previous) = pending.remove(key) {
+            previous.cancel();
+        }
+        let bus = self.clone();
+        let target = Arc::downgrade(sub);
+        let mut payload = Some(payload);
+        let job = Box::new(move |_fired: crate::scheduler::FireInfo| {
+            let (Some(sub), Some(payload)) = (target.upgrade(), payload.take()) else {
+                return false;
+            };
+            bus.deliver(&sub, payload);
+            false
+        });
+        match self.inner.scheduler.schedule(Trigger::In(delay), job) {
+            Ok(handle) => {
+                pending.insert(key.to_owned(), handle);
+            }
+            Err(e) => {
+                tracing::warn!(subscription = sub.id, error = %e, "cannot start the timer of a timed subscription")
+            }
+        }
+    }
+
+    fn deliver(&self, sub: &Subscription, payload: Payload) {
+        if let Some(throttle) = sub.timing.throttle {
+            let now = self.inner.clock.now();
+            let mut last = sub
+                .last_delivered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let within = last.is_some_and(|l| {
+                now.duration_since(l)
+                    < jiff::SignedDuration::try_from(throttle).unwrap_or(jiff::SignedDuration::MAX)
+            });
+            if within {
+                return;
+            }
+            *last = Some(now);
+        }
+        let result = match (&*sub.deliver, payload) {
+            (Deliver::State(f), Payload::State(change)) => f(*change),
+            (Deliver::Event(f), Payload::Event(event)) => f(event),
+            _ => Delivery::Sent,
+        };
+        match result {
+            Delivery::Sent => {
+                if sub.timing.once {
+                    self.remove(sub.id);
+                }
+            }
+            Delivery::Full => {
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                let n = sub.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // Every drop is counted; the log says so on the first and then every 1000th.
+                if n == 1 || n.is_multiple_of(1000) {
+                    tracing::warn!(app = %sub.owner_name, dropped = n, "app mailbox full: dropping events for a slow app");
+                }
+            }
+            Delivery::Closed => self.remove(sub.id),
+        }
+    }
+}
+
+enum Payload {
+    State(Box<StateChanged>),
+    Event(Event),
+}

@@ -1,0 +1,174 @@
+//! A read-only view of every entity's state, kept current from `state_changed` events and
+//! re-read after a reconnect.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use serde::de::DeserializeOwned;
+
+use crate::ha::{State, StateChanged};
+
+/// Every entity's current state. Cheap to clone; reads never wait on the network.
+///
+/// Readers take a short read lock and get `Arc<State>` snapshots, so a handler can hold a state
+/// as long as it likes without blocking updates.
+///
+/// # Examples
+///
+/// ```
+/// use hassette_core::state::States;
+///
+/// let states = States::default();
+/// assert!(states.get("light.porch").is_none());
+/// assert_eq!(states.len(), 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct States {
+    // A std lock: critical sections are a map lookup or insert, never across an await.
+    inner: Arc<RwLock<HashMap<String, Arc<State>>>>,
+}
+
+/// Why a typed read of a state failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The entity's attributes do not fit the requested type.
+    #[error("attributes of {entity_id} do not fit {expected}")]
+    Attributes {
+        /// The entity.
+        entity_id: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl States {
+    /// The state of one entity.
+    #[must_use]
+    pub fn get(&self, entity_id: &str) -> Option<Arc<State>> {
+        self.read().get(entity_id).cloned()
+    }
+
+    /// The state string of one entity (`"on"`, `"21.5"`, `"unavailable"`, ...).
+    #[must_use]
+    pub fn state(&self, entity_id: &str) -> Option<String> {
+        self.read().get(entity_id).map(|s| s.state.clone())
+    }
+
+    /// The state as a number, when it is one (`"21.5"` → 21.5; `"unavailable"` → `None`).
+    #[must_use]
+    pub fn number(&self, entity_id: &str) -> Option<f64> {
+        self.read()
+            .get(entity_id)
+            .and_then(|s| s.state.trim().parse().ok())
+    }
+
+    /// The state as a boolean: `on`, `home`, `open`, `true`, ... are `true`; `off`, `not_home`,
+    /// `closed`, `false`, ... are `false`; anything else (`unavailable`) is `None`.
+    #[must_use]
+    pub fn is_on(&self, entity_id: &str) -> Option<bool> {
+        self.read().get(entity_id).and_then(|s| as_bool(&s.state))
+    }
+
+    /// The entity's attributes deserialized into `T`; `Ok(None)` when the entity is unknown.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Attributes`] naming the entity and `T` when they do not fit.
+    pub fn attributes<T: DeserializeOwned>(
+        &self,
+        entity_id: &str,
+    ) -> Result<Option<T>, StateError> {
+        let Some(state) = self.get(entity_id) else {
+            return Ok(None);
+        };
+        let value = serde_json::Value::Object(state.attributes.clone());
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|source| StateError::Attributes {
+                entity_id: entity_id.to_owned(),
+                expected: std::any::type_name::<T>(),
+                source,
+            })
+    }
+
+    /// One attribute of an entity.
+    #[must_use]
+    pub fn attribute(&self, entity_id: &str, name: &str) -> Option<serde_json::Value> {
+        self.read()
+            .get(entity_id)
+            .and_then(|s| s.attributes.get(name).cloned())
+    }
+
+    /// Every entity of a domain (`light`), sorted by entity id.
+    #[must_use]
+    pub fn domain(&self, domain: &str) -> Vec<Arc<State>> {
+        let mut out: Vec<Arc<State>> = self
+            .read()
+            .values()
+            .filter(|s| s.domain() == domain)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
+        out
+    }
+
+    /// Every entity id, sorted.
+    #[must_use]
+    pub fn entity_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.read().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// How many entities there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether no entity is known.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Replaces every state (after `get_states`).
+    pub(crate) fn replace_all(&self, states: Vec<State>) {
+        let map = states
+            .into_iter()
+            .map(|s| (s.entity_id.clone(), Arc::new(s)))
+            .collect();
+        *self.inner.write().unwrap_or_else(PoisonError::into_inner) = map;
+    }
+
+    /// Applies one change: a new state, or the entity's removal.
+    pub(crate) fn apply(&self, change: &StateChanged) {
+        let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        match &change.new_state {
+            Some(new) => {
+                map.insert(change.entity_id.clone(), Arc::new(new.clone()));
+            }
+            None => {
+                map.remove(&change.entity_id);
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<State>>> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Home Assistant's on-like and off-like states.
+pub(crate) fn as_bool(state: &str) -> Option<bool> {
+    match state.to_ascii_lowercase().as_str() {
+        "on" | "home" | "open" | "true" | "yes" | "locked" | "playing" | "active" => Some(true),
+        "off" | "not_home" | "closed" | "false" | "no" | "unlocked" | "idle" | "paused"
+        | "standby" => Some(false),
+        _ => None,
+    }
+}

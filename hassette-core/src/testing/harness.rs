@@ -1,0 +1,285 @@
+//! [`AppHarness`]: test one app in a few lines, against the fake Home Assistant, with a clock
+//! the test moves.
+//!
+//! ```
+//! # use hassette_core::app::{App, AppContext, BoxError};
+//! # #[derive(serde::Deserialize)] struct Config { sensor: String, light: String }
+//! # #[derive(Clone)] enum Msg { Motion }
+//! # struct MotionLight { ctx: AppContext<Self>, config: Config }
+//! # impl App for MotionLight {
+//! #     type Config = Config; type Message = Msg;
+//! #     async fn initialize(config: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+//! #         ctx.bus().on_state_change(&config.sensor).to("on").send(Msg::Motion);
+//! #         Ok(Self { ctx, config })
+//! #     }
+//! #     fn context(&self) -> &AppContext<Self> { &self.ctx }
+//! #     async fn handle(&mut self, _: Msg) -> Result<(), BoxError> {
+//! #         self.api().turn_on(&self.config.light, None).await?; Ok(())
+//! #     }
+//! # }
+//! use hassette_core::testing::AppHarness;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let h = AppHarness::<MotionLight>::builder()
+//!     .config(r#"sensor = "binary_sensor.hallway_motion"
+//!                light = "light.kitchen""#)
+//!     .start()
+//!     .await
+//!     .unwrap();
+//! h.set_state("binary_sensor.hallway_motion", "on").await;
+//! let calls = h.service_calls();
+//! assert_eq!(calls.last().unwrap().service, "turn_on");
+//! assert_eq!(h.states().state("light.kitchen").as_deref(), Some("on"));
+//! h.stop().await;
+//! # });
+//! ```
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use super::{FakeHomeAssistant, ServiceCall};
+use crate::app::{App, AppRegistry};
+use crate::clock::Clock;
+use crate::config::{Config, LoadOptions};
+use crate::runtime::{self, RunOptions, Runtime};
+use crate::state::States;
+
+/// The app key the harness runs its app under.
+pub const APP_KEY: &str = "app_under_test";
+
+/// Builds an [`AppHarness`].
+#[derive(Debug)]
+pub struct HarnessBuilder<A: App> {
+    config: String,
+    states: Vec<(String, String, Option<Value>)>,
+    start: Option<Timestamp>,
+    extra_settings: String,
+    _app: PhantomData<fn() -> A>,
+}
+
+impl<A: App> HarnessBuilder<A> {
+    /// The app instance's `config` table, as TOML (`sensor = "binary_sensor.x"`).
+    #[must_use]
+    pub fn config(mut self, toml: &str) -> Self {
+        toml.clone_into(&mut self.config);
+        self
+    }
+
+    /// An entity state the fake Home Assistant has before the app starts.
+    #[must_use]
+    pub fn state(mut self, entity_id: &str, state: &str, attributes: Option<Value>) -> Self {
+        self.states
+            .push((entity_id.to_owned(), state.to_owned(), attributes));
+        self
+    }
+
+    /// The (manual) clock's starting time; default: now.
+    #[must_use]
+    pub fn at(mut self, start: Timestamp) -> Self {
+        self.start = Some(start);
+        self
+    }
+
+    /// More `[hassette]` settings, as TOML lines (`default_cache_size = "1 MiB"`).
+    #[must_use]
+    pub fn settings(mut self, toml: &str) -> Self {
+        toml.clone_into(&mut self.extra_settings);
+        self
+    }
+
+    /// Starts the fake Home Assistant and the app.
+    ///
+    /// # Errors
+    ///
+    /// The app's config does not validate, the app fails to initialize, or the fake cannot
+    /// start; the message says which.
+    pub async fn start(self) -> Result<AppHarness<A>, String> {
+        let fake = FakeHomeAssistant::start()
+            .await
+            .map_err(|e| format!("cannot start the fake Home Assistant: {e}"))?;
+        for (entity, state, attributes) in &self.states {
+            fake.set_state(entity, state, attributes.clone());
+        }
+        let data_dir = tempfile::tempdir().map_err(|e| format!("cannot make a data dir: {e}"))?;
+        let text = format!(
+            "[hassette]\nbase_url = \"{}\"\ndata_dir = {:?}\n{}\n[hassette.apps.{APP_KEY}]\nclass_name = \"{}\"\n[hassette.apps.{APP_KEY}.config]\n{}\n",
+            fake.base_url(),
+            data_dir.path().display().to_string(),
+            self.extra_settings,
+            A::class_name(),
+            self.config
+        );
+        let file = data_dir.path().join("hassette.toml");
+        std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        let mut registry = AppRegistry::new();
+        registry.register::<A>();
+        let options = LoadOptions {
+            config_file: Some(file),
+            env: Some(Vec::new()),
+            ..LoadOptions::default()
+        };
+        let config = crate::config::load(&options, &registry).map_err(|e| e.to_string())?;
+        let clock = Clock::manual(self.start.unwrap_or_else(Timestamp::now));
+        let mut run = RunOptions::from_config(&config);
+        run.clock = clock.clone();
+        let client = runtime::client_options(&config, fake.base_url(), fake.token());
+        let runtime = Runtime::start(&config, &registry, client, run)
+            .await
+            .map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
+        if let Some(failed) = runtime
+            .summary()
+            .instances
+            .iter()
+            .find(|i| i.result.is_err())
+        {
+            return Err(format!("the app did not start: {:?}", failed.result));
+        }
+        let harness = AppHarness {
+            fake,
+            runtime: Some(runtime),
+            clock,
+            config,
+            _data_dir: data_dir,
+            _app: PhantomData,
+        };
+        harness.settle().await;
+        Ok(harness)
+    }
+}
+
+/// One app, running against a fake Home Assistant, with a manual clock.
+///
+/// Every action waits until the app has handled what it caused (the harness "settles"), so
+/// assertions can follow directly.
+#[derive(Debug)]
+pub struct AppHarness<A: App> {
+    fake: FakeHomeAssistant,
+    runtime: Option<Runtime>,
+    clock: Clock,
+    config: Config,
+    _data_dir: tempfile::TempDir,
+    _app: PhantomData<fn() -> A>,
+}
+
+impl<A: App> AppHarness<A> {
+    /// A builder; `.config(...)` then `.start().await`.
+    #[must_use]
+    pub fn builder() -> HarnessBuilder<A> {
+        HarnessBuilder {
+            config: String::new(),
+            states: Vec::new(),
+            start: None,
+            extra_settings: String::new(),
+            _app: PhantomData,
+        }
+    }
+
+    fn runtime(&self) -> &Runtime {
+        match &self.runtime {
+            Some(r) => r,
+            None => unreachable!("the runtime is only taken by `stop`, which consumes the harness"),
+        }
+    }
+
+    /// Sets an entity's state in Home Assistant (a `state_changed` event), and waits until the
+    /// app has handled it.
+    pub async fn set_state(&self, entity_id: &str, state: &str) {
+        self.set_state_with(entity_id, state, None).await;
+    }
+
+    /// [`AppHarness::set_state`] with attributes.
+    pub async fn set_state_with(&self, entity_id: &str, state: &str, attributes: Option<Value>) {
+        let before = self.runtime().bus().dispatched();
+        self.fake.set_state(entity_id, state, attributes);
+        self.wait_for_dispatch(before).await;
+        self.settle().await;
+    }
+
+    /// Fires an event in Home Assistant, and waits until the app has handled it.
+    pub async fn fire_event(&self, event_type: &str, data: Value) {
+        let before = self.runtime().bus().dispatched();
+        self.fake.fire_event(event_type, data);
+        self.wait_for_dispatch(before).await;
+        self.settle().await;
+    }
+
+    /// Moves the clock forward: timers that come due fire, and the app handles them.
+    pub async fn advance(&self, by: Duration) {
+        // In steps, so that timers set by handlers along the way fire at their own time.
+        let step = Duration::from_secs(1).min(by);
+        let mut left = by;
+        while !left.is_zero() {
+            let now = step.min(left);
+            self.clock
+                .advance(SignedDuration::try_from(now).unwrap_or(SignedDuration::ZERO));
+            left -= now;
+            self.settle().await;
+        }
+    }
+
+    /// Waits until the app has handled everything delivered so far and no events are in
+    /// flight (those its own service calls caused included).
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut quiet_rounds = 0;
+        let mut last = self.runtime().bus().dispatched();
+        while tokio::time::Instant::now() < deadline && quiet_rounds < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let now = self.runtime().bus().dispatched();
+            if self.runtime().is_idle() && now == last {
+                quiet_rounds += 1;
+            } else {
+                quiet_rounds = 0;
+            }
+            last = now;
+        }
+    }
+
+    async fn wait_for_dispatch(&self, before: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.runtime().bus().dispatched() <= before && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Every service call Home Assistant received, oldest first.
+    #[must_use]
+    pub fn service_calls(&self) -> Vec<ServiceCall> {
+        self.fake.service_calls()
+    }
+
+    /// The states the app sees.
+    #[must_use]
+    pub fn states(&self) -> &States {
+        self.runtime().states()
+    }
+
+    /// The fake Home Assistant, for anything else (dropping connections, ...).
+    #[must_use]
+    pub fn fake(&self) -> &FakeHomeAssistant {
+        &self.fake
+    }
+
+    /// The manual clock.
+    #[must_use]
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The configuration the harness runs with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Stops the app (its shutdown hook runs) and the runtime.
+    pub async fn stop(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown().await;
+        }
+    }
+}
