@@ -224,7 +224,10 @@ impl Client {
             dropped.clone(),
         );
         session.setup(&mut conn).await?;
-        tracing::info!(version = ?ha_version, "connected to Home Assistant");
+        tracing::debug!(
+            version = ha_version.as_deref().unwrap_or("?"),
+            "authenticated"
+        );
         let task = tokio::spawn(session.run(conn));
         let client = Client {
             inner: Arc::new(Inner {

@@ -193,8 +193,13 @@ impl<A: App> AppHarness<A> {
     /// [`AppHarness::set_state`] with attributes.
     pub async fn set_state_with(&self, entity_id: &str, state: &str, attributes: Option<Value>) {
         let before = self.runtime().bus().dispatched();
+        let old = self.fake.state(entity_id);
         self.fake.set_state(entity_id, state, attributes);
-        self.wait_for_dispatch(before).await;
+        // Like Home Assistant, the fake sends no event when nothing changed.
+        let new = self.fake.state(entity_id);
+        if old.map(|s| s.last_updated) != new.map(|s| s.last_updated) {
+            self.wait_for_dispatch(before).await;
+        }
         self.settle().await;
     }
 
@@ -206,18 +211,30 @@ impl<A: App> AppHarness<A> {
         self.settle().await;
     }
 
-    /// Moves the clock forward: timers that come due fire, and the app handles them.
+    /// Moves the clock forward: timers that come due fire, in order and each at its own time,
+    /// and the app handles them (timers its handlers set along the way included).
     pub async fn advance(&self, by: Duration) {
-        // In steps, so that timers set by handlers along the way fire at their own time.
-        let step = Duration::from_secs(1).min(by);
-        let mut left = by;
-        while !left.is_zero() {
-            let now = step.min(left);
-            self.clock
-                .advance(SignedDuration::try_from(now).unwrap_or(SignedDuration::ZERO));
-            left -= now;
+        let target =
+            self.clock.now() + SignedDuration::try_from(by).unwrap_or(SignedDuration::ZERO);
+        // Bounded: a timer that keeps coming due at the same instant cannot hang a test.
+        for _ in 0..100_000 {
+            let next = self
+                .runtime()
+                .scheduler()
+                .next_due()
+                .filter(|due| *due <= target);
+            let Some(due) = next else { break };
+            if due > self.clock.now() {
+                self.clock.set(due);
+            }
             self.settle().await;
+            if self.runtime().scheduler().next_due() == Some(due) {
+                // Still due after settling: the timer task has not caught up yet.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
+        self.clock.set(target);
+        self.settle().await;
     }
 
     /// Waits until the app has handled everything delivered so far and no events are in
