@@ -277,3 +277,60 @@ async fn the_demo_runs_with_no_home_assistant() {
     // DoorWatcher never touches its cache: no directory for it.
     assert!(!dir.path().join("DoorWatcher").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hassette_log_shows_what_an_app_did_and_never_the_token() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("binary_sensor.front_door", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.doors]\nclass_name = \"DoorWatcher\"\nconfig = { doors = [\"binary_sensor.front_door\"] }\n\
+                [hassette.apps.hallway_light]\nclass_name = \"MotionLight\"\n\
+                config = { sensor = \"binary_sensor.hallway_motion\", light = \"light.kitchen\" }\n";
+    let config = write_config(dir.path(), &fake, apps);
+    let token = fake.token();
+    let mut h = Hassette::start(dir.path(), &config, token.expose(), &[]);
+    h.wait_for("app instance(s) started");
+    fake.set_state("binary_sensor.front_door", "on", None);
+    h.wait_for("door opened");
+    assert_eq!(h.sigterm(), Some(0));
+
+    let log = |args: &[&str]| -> String {
+        let out = Command::new(hassette_bin())
+            .args(["log", "-c"])
+            .arg(&config)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let doors = log(&["--app", "doors", "--since", "1h"]);
+    assert!(
+        doors.contains("doors/DoorWatcher.0: door opened door=binary_sensor.front_door"),
+        "{doors}"
+    );
+    assert!(doors.lines().all(|l| l.contains("doors/")), "{doors}");
+    let json = log(&["--app", "hallway_light", "--json"]);
+    assert!(json.lines().count() >= 2, "{json}");
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["app"], "hallway_light");
+        assert_eq!(v["class"], "MotionLight");
+    }
+    // DEBUG framework records (the websocket frames included) are in the store too: none of
+    // them, and no console line, holds the token.
+    let everything = log(&["--json"]);
+    assert!(everything.contains("\"component\":\"ha\""), "{everything}");
+    assert!(!everything.contains(token.expose()));
+    assert!(h.seen.iter().all(|l| !l.contains(token.expose())));
+    for entry in std::fs::read_dir(dir.path().join("data/logs")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(token.expose()));
+    }
+}
