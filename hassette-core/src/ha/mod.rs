@@ -27,6 +27,7 @@ pub use client::{
 };
 pub use connection::websocket_url;
 pub use error::{BoxError, HaError};
+pub(crate) use session::diff_states;
 pub use types::{
     Context, Event, EventData, HaConfig, ServiceResponse, State, StateChanged, TemplateRender,
     TriggerEvent,

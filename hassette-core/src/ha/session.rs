@@ -5,6 +5,7 @@
 //! On loss it reconnects with backoff, waits for `RUNNING`, restores every subscription,
 //! re-reads all states and reports which entities changed meanwhile.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -682,17 +683,17 @@ fn apply_to_mirror(mirror: Option<&mut HashMap<String, State>>, raw: &RawValue) 
 }
 
 /// The entities whose state differs between two snapshots, sorted by entity id.
-pub(crate) fn diff_states(
-    old: &HashMap<String, State>,
-    new: &HashMap<String, State>,
+pub(crate) fn diff_states<O: Borrow<State>, N: Borrow<State>>(
+    old: &HashMap<String, O>,
+    new: &HashMap<String, N>,
 ) -> Vec<StateChanged> {
     let mut out: Vec<StateChanged> = new
         .iter()
-        .filter(|(id, s)| old.get(*id) != Some(*s))
+        .filter(|(id, s)| old.get(*id).map(Borrow::borrow) != Some((*s).borrow()))
         .map(|(id, s)| StateChanged {
             entity_id: id.clone(),
-            old_state: old.get(id).cloned(),
-            new_state: Some(s.clone()),
+            old_state: old.get(id).map(|o| o.borrow().clone()),
+            new_state: Some(s.borrow().clone()),
         })
         .collect();
     out.extend(
@@ -700,7 +701,7 @@ pub(crate) fn diff_states(
             .filter(|(id, _)| !new.contains_key(*id))
             .map(|(id, s)| StateChanged {
                 entity_id: id.clone(),
-                old_state: Some(s.clone()),
+                old_state: Some(s.borrow().clone()),
                 new_state: None,
             }),
     );

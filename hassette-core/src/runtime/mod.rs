@@ -20,7 +20,7 @@ use crate::app::{Activity, AppRegistry, Shared};
 use crate::bus::Bus;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::ha::{Api, Client, ClientOptions, ConnectionEvent, HaError};
+use crate::ha::{Api, Client, ClientOptions, ConnectionEvent, HaError, StateChanged};
 use crate::scheduler::{Scheduler, SunSource, SunTimes};
 use crate::state::States;
 
@@ -78,6 +78,9 @@ pub fn client_options(
     options.heartbeat_timeout = config.heartbeat_timeout;
     options.reconnect_initial = config.reconnect_initial_delay;
     options.reconnect_max = config.reconnect_max_delay;
+    // The runtime keeps the states view itself (and works out what changed while away from
+    // it), so the client need not follow `state_changed` a second time.
+    options.track_states = false;
     options
 }
 
@@ -404,10 +407,15 @@ async fn watch_connection(
     let mut events = client.connection_events();
     loop {
         match events.recv().await {
-            Ok(ConnectionEvent::Reconnected { changed }) => {
-                for change in changed.iter() {
-                    states.apply(change);
-                }
+            Ok(ConnectionEvent::Reconnected { .. }) => {
+                let fresh = match client.get_states().await {
+                    Ok(fresh) => fresh,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot re-read the states after reconnecting");
+                        continue;
+                    }
+                };
+                let changed: Arc<[StateChanged]> = states.replace_and_diff(fresh).into();
                 tracing::info!(changed = changed.len(), "reconnected to Home Assistant");
                 for hook in &hooks {
                     hook(Arc::clone(&changed));

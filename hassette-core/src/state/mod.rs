@@ -145,6 +145,19 @@ impl States {
         *self.inner.write().unwrap_or_else(PoisonError::into_inner) = map;
     }
 
+    /// Replaces every state with a fresh read, and returns what changed (added, changed and
+    /// removed entities, sorted by id): after a reconnect, what happened while away.
+    pub(crate) fn replace_and_diff(&self, fresh: Vec<State>) -> Vec<StateChanged> {
+        let fresh: HashMap<String, Arc<State>> = fresh
+            .into_iter()
+            .map(|s| (s.entity_id.clone(), Arc::new(s)))
+            .collect();
+        let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let changed = crate::ha::diff_states(&map, &fresh);
+        *map = fresh;
+        changed
+    }
+
     /// Applies one change: a new state, or the entity's removal.
     pub(crate) fn apply(&self, change: &StateChanged) {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
