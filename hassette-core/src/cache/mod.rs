@@ -1,1 +1,536 @@
-//! The per-app-class persistent cache (issue 3).
+//! The per-app-class persistent cache.
+//!
+//! Every app class gets one cache at `<data_dir>/<ClassName>/cache/`, opened on first use and
+//! shared by all instances of the class. An app reaches it as `self.cache()`, an
+//! [`AppCache`]; the runtime owns a [`CacheRegistry`]. [`Cache`] is the cache itself.
+//!
+//! # Promises
+//!
+//! - **Values**: anything `serde` can handle, stored as JSON (so tools can show any value as
+//!   JSON with [`Cache::get_json`]). Reading with the wrong type is a
+//!   [`CacheError::WrongType`] naming the key and the type.
+//! - **Fast, and no call waits on an fsync**: reads are served from memory (an index of every
+//!   entry plus up to [`CacheOptions::memory_budget`] of values); a write appends one record
+//!   to a log file with a plain `write(2)` and returns.
+//! - **Durability**: a write is visible to every later read at once. A process killed at any
+//!   moment (SIGKILL) loses nothing a returned write had written: the log is replayed at the
+//!   next open. A background thread moves the log into the database with one durable commit
+//!   every [`CacheOptions::flush_interval`] (1 s by default), so a power loss loses at most
+//!   that interval. [`Cache::close`] (and dropping the last handle) flushes everything.
+//! - **Size limit**: the directory's real size on disk stays within the limit (with 10%
+//!   slack); least-recently-used entries (reads count) are evicted silently. A single value
+//!   larger than a quarter of the limit is refused with [`CacheError::ValueTooLarge`].
+//! - **Expiry**: TTLs are stored as absolute times, so they survive restarts; an expired entry
+//!   is never returned and is purged in the background.
+//! - **Failures** are errors, never panics: another process holding the cache
+//!   ([`CacheError::Locked`]), an unusable path ([`CacheError::Io`]), a newer format
+//!   ([`CacheError::NewerFormat`], file untouched). A corrupt database file is moved aside as
+//!   `cache.redb.corrupt-<timestamp>` and replaced by an empty one, with one ERROR log line.
+//! - **Logging**: every get, set, delete and eviction is logged at DEBUG with the class, key,
+//!   hit/miss and size.
+//!
+//! # On disk
+//!
+//! `cache.redb` (tables `values`: key → JSON, `meta`: key → created/expires/size/last-access,
+//! `info`: format version) and `wal-<n>.log` (the write log, see `log.rs`).
+//!
+//! # Examples
+//!
+//! ```
+//! use hassette_core::cache::{Cache, CacheOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! let cache = Cache::open(CacheOptions::new(tmp.path().join("cache"), "WeatherApp"))?;
+//! cache.set("user_preferences", &serde_json::json!({"theme": "dark"}))?;
+//! let runs: u32 = cache.get_or("run_count", 0)?;
+//! cache.set("run_count", &(runs + 1))?;
+//! assert_eq!(cache.get::<u32>("run_count")?, Some(1));
+//! cache.close()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod codec;
+mod error;
+mod flusher;
+mod log;
+mod memory;
+mod options;
+mod registry;
+mod shared;
+mod store;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use codec::MAX_KEY_LEN;
+pub use error::CacheError;
+pub use options::{CacheOptions, DEFAULT_MEMORY_BUDGET, DEFAULT_SIZE_LIMIT};
+pub use registry::{AppCache, CacheRegistry};
+
+use codec::timestamp;
+use shared::{Shared, lock};
+
+/// An open cache. Cheap to clone: clones share the cache.
+///
+/// All methods are synchronous and quick: they never wait on the disk's fsync or on the
+/// background flusher (a read of a value not held in memory reads the database file, and a
+/// writer waits only if it outruns the disk by more than the log's cap).
+///
+/// # Examples
+///
+/// ```
+/// use hassette_core::cache::{Cache, CacheOptions};
+/// use jiff::SignedDuration;
+///
+/// # fn main() -> Result<(), hassette_core::cache::CacheError> {
+/// # let tmp = tempfile::tempdir().map_err(|e| hassette_core::cache::CacheError::Io { path: "tmp".into(), source: e })?;
+/// let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
+/// cache.set_with_ttl("weather", &vec![21.5, 22.0], SignedDuration::from_hours(1))?;
+/// assert_eq!(cache.get::<Vec<f64>>("weather")?, Some(vec![21.5, 22.0]));
+/// assert!(cache.delete("weather")?);
+/// assert!(!cache.contains("weather")?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Inner {
+    fn close(&self) -> Result<(), CacheError> {
+        let result = self.shared.close();
+        if let Some(handle) = lock(&self.flusher).take() {
+            let _ = handle.join();
+        }
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(err) = self.close() {
+            tracing::error!(class = %self.shared.class, error = %err, "closing the cache failed");
+        }
+    }
+}
+
+/// What [`Cache::info`] tells about one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EntryInfo {
+    /// When the value was written.
+    pub created_at: Timestamp,
+    /// How long ago that was.
+    pub age: SignedDuration,
+    /// When it expires, if it has a TTL.
+    pub expires_at: Option<Timestamp>,
+    /// How long until it expires, if it has a TTL.
+    pub ttl: Option<SignedDuration>,
+    /// The encoded (JSON) value's size in bytes.
+    pub size: u64,
+}
+
+/// Counters and sizes of one cache since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Gets that found a value.
+    pub hits: u64,
+    /// Gets that found nothing.
+    pub misses: u64,
+    /// Sets (including `incr`).
+    pub sets: u64,
+    /// Deletes of existing keys.
+    pub deletes: u64,
+    /// Entries evicted to keep the size limit.
+    pub evictions: u64,
+    /// Entries that expired.
+    pub expirations: u64,
+    /// Durable commits made.
+    pub flushes: u64,
+    /// Database file compactions.
+    pub compactions: u64,
+    /// Entries stored (exact once the index has loaded, shortly after open).
+    pub entries: u64,
+    /// What the entries count toward the limit: keys, values and 64 bytes each.
+    pub value_bytes: u64,
+    /// Bytes of values held in memory.
+    pub hot_bytes: u64,
+    /// The directory's size on disk.
+    pub disk_bytes: u64,
+    /// The size limit.
+    pub size_limit: u64,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache in `opts.dir`, replaying a write log left by a
+    /// killed process.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Locked`] if another process (or handle) has it open,
+    /// [`CacheError::Io`] if the directory cannot be created or written,
+    /// [`CacheError::NewerFormat`] if a newer hassette wrote it.
+    pub fn open(opts: CacheOptions) -> Result<Self, CacheError> {
+        let shared = Arc::new(Shared::open(&opts)?);
+        let runner = shared.clone();
+        // The flusher logs (evictions, failures) to the subscriber of whoever opened the cache.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let handle = std::thread::Builder::new()
+            .name(format!("cache-{}", opts.class_name))
+            .spawn(move || tracing::dispatcher::with_default(&dispatch, || runner.run_flusher()))
+            .map_err(|e| CacheError::io(&opts.dir, e))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                shared,
+                flusher: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The value stored under `key`, if any and not expired.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::WrongType`] if the value is not a `T`, [`CacheError::InvalidKey`].
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
+        let Some(bytes) = self.shared().get(key)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| CacheError::WrongType {
+                key: key.to_owned(),
+                expected: std::any::type_name::<T>(),
+                source,
+            })
+    }
+
+    /// The value stored under `key`, or `default`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    pub fn get_or<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T, CacheError> {
+        Ok(self.get(key)?.unwrap_or(default))
+    }
+
+    /// Any stored value as JSON, whatever its Rust type (for tools).
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidKey`], or an I/O error reading the database.
+    pub fn get_json(&self, key: &str) -> Result<Option<serde_json::Value>, CacheError> {
+        self.get(key)
+    }
+
+    /// Stores `value` under `key` (no expiry; a previous TTL is dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::ValueTooLarge`], [`CacheError::Encode`], [`CacheError::InvalidKey`],
+    /// [`CacheError::Io`] if the log cannot be written (disk full).
+    pub fn set<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), CacheError> {
+        self.set_inner(key, value, None)
+    }
+
+    /// Stores `value` under `key` until `ttl` from now (a `jiff::SignedDuration` or a
+    /// `std::time::Duration`). The expiry is absolute, so it survives restarts.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`].
+    pub fn set_with_ttl<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl TryInto<SignedDuration>,
+    ) -> Result<(), CacheError> {
+        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
+        self.set_inner(key, value, Some(ttl))
+    }
+
+    fn set_inner<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<SignedDuration>,
+    ) -> Result<(), CacheError> {
+        let bytes = serde_json::to_vec(value).map_err(|source| CacheError::Encode {
+            key: key.to_owned(),
+            source,
+        })?;
+        self.shared().set(key, bytes, ttl)
+    }
+
+    /// Deletes `key`; says whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidKey`], [`CacheError::Io`].
+    pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        self.shared().delete(key)
+    }
+
+    /// Whether `key` holds an unexpired value. Does not count as a use for LRU.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidKey`], or an I/O error reading the database.
+    pub fn contains(&self, key: &str) -> Result<bool, CacheError> {
+        self.shared().contains(key)
+    }
+
+    /// Atomically adds `by` to the integer under `key` (a missing key counts as 0) and
+    /// returns the new value. A TTL on the key is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::WrongType`] if the key holds something other than an integer,
+    /// [`CacheError::Overflow`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use hassette_core::cache::{Cache, CacheOptions};
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp")).unwrap();
+    /// assert_eq!(cache.incr("runs", 1)?, 1);
+    /// assert_eq!(cache.incr("runs", 5)?, 6);
+    /// # Ok::<(), hassette_core::cache::CacheError>(())
+    /// ```
+    pub fn incr(&self, key: &str, by: i64) -> Result<i64, CacheError> {
+        self.shared().incr(key, by)
+    }
+
+    /// The unexpired keys starting with `prefix`, sorted.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error loading the index (right after open).
+    pub fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, CacheError> {
+        let mut keys = self.shared().with_index(|st| {
+            st.map
+                .iter()
+                .filter(|(k, s)| s.live && k.starts_with(prefix))
+                .map(|(k, _)| k.to_string())
+                .collect::<Vec<_>>()
+        })?;
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// The number of unexpired entries.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error loading the index (right after open).
+    pub fn len(&self) -> Result<usize, CacheError> {
+        self.shared()
+            .with_index(|st| usize::try_from(st.live_count).unwrap_or(usize::MAX))
+    }
+
+    /// Whether the cache has no unexpired entry.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::len`].
+    pub fn is_empty(&self) -> Result<bool, CacheError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The cache directory's size on disk in bytes: what the size limit applies to.
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        self.shared().disk_bytes()
+    }
+
+    /// Deletes every entry.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Io`] if the log cannot be written.
+    pub fn clear(&self) -> Result<(), CacheError> {
+        self.shared().clear()
+    }
+
+    /// Age, expiry and size of the entry under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidKey`], or an I/O error reading the database.
+    pub fn info(&self, key: &str) -> Result<Option<EntryInfo>, CacheError> {
+        let Some(meta) = self.shared().info(key)? else {
+            return Ok(None);
+        };
+        let now = self.shared().clock.now();
+        let created_at = timestamp(meta.created_us);
+        let expires_at = meta.expires_us.map(timestamp);
+        Ok(Some(EntryInfo {
+            created_at,
+            age: now.duration_since(created_at),
+            expires_at,
+            ttl: expires_at.map(|e| e.duration_since(now)),
+            size: meta.size,
+        }))
+    }
+
+    /// Counters and sizes.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        let shared = self.shared();
+        let st = lock(&shared.state);
+        let c = st.counters;
+        let stats = CacheStats {
+            hits: c.hits,
+            misses: c.misses,
+            sets: c.sets,
+            deletes: c.deletes,
+            evictions: c.evictions,
+            expirations: c.expirations,
+            flushes: c.flushes,
+            compactions: c.compactions,
+            entries: st.live_count,
+            value_bytes: st.live_bytes,
+            hot_bytes: st.hot_bytes,
+            disk_bytes: 0,
+            size_limit: shared.limit,
+        };
+        drop(st);
+        CacheStats {
+            disk_bytes: shared.disk_bytes(),
+            ..stats
+        }
+    }
+
+    /// Makes every write so far durable (power-loss safe) now, and brings the cache within
+    /// its size limit. The only call that waits for an fsync; it is never needed for
+    /// correctness, only to shorten the power-loss window.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Io`] / [`CacheError::Storage`] if the commit fails.
+    pub fn flush(&self) -> Result<(), CacheError> {
+        self.shared().maintain()
+    }
+
+    /// Flushes and closes the cache, releasing its lock. Later calls on any clone fail with
+    /// [`CacheError::Closed`]. Dropping the last clone closes it too.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::flush`]; nothing is lost then, the log is replayed at the next open.
+    pub fn close(&self) -> Result<(), CacheError> {
+        self.inner.close()
+    }
+
+    /// The value under `key`, or else the one `loader` computes, stored with `ttl`.
+    ///
+    /// Only one loader runs per key at a time: concurrent callers for the same key wait for
+    /// it and get its result. A failed loader stores nothing and its error is returned (the
+    /// next waiter then tries its own loader).
+    ///
+    /// # Errors
+    ///
+    /// The loader's error, or a [`CacheError`] converted into `E`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use hassette_core::cache::{Cache, CacheError, CacheOptions};
+    /// # use jiff::SignedDuration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), CacheError> {
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
+    /// let forecast: String = cache
+    ///     .get_or_compute("forecast", Some(SignedDuration::from_mins(30)), || async {
+    ///         Ok::<_, CacheError>("sunny".to_owned()) // e.g. an HTTP call
+    ///     })
+    ///     .await?;
+    /// assert_eq!(forecast, "sunny");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_or_compute<T, F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<SignedDuration>,
+        loader: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: From<CacheError>,
+    {
+        if let Some(value) = self.get(key)? {
+            return Ok(value);
+        }
+        let ticket = InflightTicket::new(self.shared(), key);
+        let _turn = ticket.gate().lock().await;
+        if let Some(value) = self.get(key)? {
+            return Ok(value);
+        }
+        let value = loader().await?;
+        self.set_inner(key, &value, ttl)?;
+        Ok(value)
+    }
+}
+
+/// A caller's place in line for a key's loader; leaves the shared map tidy when dropped (also
+/// when the caller's future is cancelled).
+struct InflightTicket<'a> {
+    shared: &'a Shared,
+    key: &'a str,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl<'a> InflightTicket<'a> {
+    fn new(shared: &'a Shared, key: &'a str) -> Self {
+        let gate = lock(&shared.inflight)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        Self {
+            shared,
+            key,
+            gate: Some(gate),
+        }
+    }
+
+    fn gate(&self) -> &tokio::sync::Mutex<()> {
+        // Always `Some` until drop.
+        self.gate.as_deref().unwrap_or(&UNUSED_GATE)
+    }
+}
+
+static UNUSED_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Drop for InflightTicket<'_> {
+    fn drop(&mut self) {
+        let mut map = lock(&self.shared.inflight);
+        self.gate = None;
+        if map.get(self.key).is_some_and(|g| Arc::strong_count(g) == 1) {
+            map.remove(self.key);
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The background work of one cache: durable batched commits, LRU eviction against the real
+//! file size, trimming the in-memory value layer, purging expired entries, loading the index.
+//!
+//! Size control: redb files run 1.4x to 3x the bytes stored in them, so the limit cannot be
+//! kept by counting values. The flusher keeps a *logical* budget (keys + values + a per-entry
+//! overhead) and, after each commit, measures the file: the ratio file/logical tells how
+//! much logical data fits under the file target, the budget follows it, entries are evicted
+//! in LRU order down to the budget, and when the file is over its target anyway (freed pages
+//! are not returned to the file system by themselves) the file is compacted.
+
+use std::sync::{Arc, PoisonError};
+
+use super::CacheError;
+use super::shared::{Shared, budget_for, lock, target_file_len};
+use super::store::Batch;
+
+impl Shared {
+    /// Loads the key index from the database (once), merging it under what memory knows.
+    pub(crate) fn ensure_index(&self) -> Result<(), CacheError> {
+        if lock(&self.state).complete {
+            return Ok(());
+        }
+        let _one_loader = lock(&self.index_lock);
+        let generation = {
+            let st = self.lock_open()?;
+            if st.complete {
+                return Ok(());
+            }
+            st.generation
+        };
+        let loaded = self.store()?.load_index()?;
+        // Merged in chunks so that readers are never held up for the whole load.
+        for chunk in loaded.chunks(1024) {
+            let mut st = lock(&self.state);
+            if st.generation != generation || st.complete {
+                return Ok(());
+            }
+            for (key, meta) in chunk {
+                // Memory wins: a key there (live or a pending delete) is newer than the file.
+                if !st.map.contains_key(key.as_str()) {
+                    st.adopt(key, *meta, None);
+                }
+            }
+        }
+        let mut st = lock(&self.state);
+        if st.generation == generation {
+            st.map.retain(|_, s| s.live || !s.committed || s.dirty);
+            let (mut bytes, mut count, mut hot) = (0, 0, 0);
+            for (key, slot) in &st.map {
+                hot += slot.value.as_ref().map_or(0, |v| v.len() as u64);
+                if slot.live {
+                    bytes += slot.meta.charge(key);
+                    count += 1;
+                }
+            }
+            st.live_bytes = bytes;
+            st.live_count = count;
+            st.hot_bytes = hot;
+            st.complete = true;
+        }
+        Ok(())
+    }
+
+    /// Moves every pending change into the database with one durable commit, then deletes
+    /// the log files it covered.
+    pub(crate) fn flush_once(&self) -> Result<(), CacheError> {
+        let mut retained = lock(&self.flush_lock);
+        let store = self.store()?;
+        let mut versions = Vec::new();
+        let (batch, old_log) = {
+            let mut st = lock(&self.state);
+            self.purge_expired(&mut st);
+            let mut batch = Batch {
+                clear: std::mem::take(&mut st.clear_pending),
+                ..Batch::default()
+            };
+            for key in std::mem::take(&mut st.dirty) {
+                let Some(slot) = st.map.get_mut(&key) else {
+                    continue;
+                };
+                slot.dirty = false;
+                versions.push((key.clone(), slot.version));
+                match (&slot.value, slot.live) {
+                    (Some(value), true) => batch.puts.push((key, slot.meta, value.clone())),
+                    _ => batch.deletes.push(key),
+                }
+            }
+            for key in std::mem::take(&mut st.touched) {
+                if let Some(slot) = st.map.get_mut(&key) {
+                    slot.touched = false;
+                    if slot.live && slot.committed {
+                        batch.touches.push((key, slot.meta));
+                    }
+                }
+            }
+            batch.next_tick = st.tick + 1;
+            st.flush_wanted = false;
+            let old_log = if st.wal.record_bytes() > 0 {
+                Some(
+                    st.wal
+                        .rotate()
+                        .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?,
+                )
+            } else {
+                None
+            };
+            self.writers_cv.notify_all();
+            (batch, old_log)
+        };
+        if batch.is_empty() && old_log.is_none() && retained.is_empty() {
+            return Ok(());
+        }
+        let result = store.commit(&batch);
+        let mut st = lock(&self.state);
+        match &result {
+            Ok(()) => {
+                let complete = st.complete;
+                for (key, version) in versions {
+                    let Some(slot) = st.map.get_mut(&key) else {
+                        continue;
+                    };
+                    if slot.version == version {
+                        slot.committed = true;
+                        if !slot.live && complete && !slot.dirty {
+                            st.map.remove(&key);
+                        }
+                    }
+                }
+                st.counters.flushes += 1;
+                st.flush_error = None;
+            }
+            Err(err) => {
+                // Put the changes back so the next flush retries them.
+                for (key, version) in versions {
+                    if let Some(slot) = st.map.get_mut(&key)
+                        && slot.version == version
+                        && !slot.dirty
+                    {
+                        slot.dirty = true;
+                        st.dirty.push(key);
+                    }
+                }
+                st.clear_pending |= batch.clear;
+                st.flush_error = Some(err.to_string());
+            }
+        }
+        self.writers_cv.notify_all();
+        drop(st);
+        retained.extend(old_log);
+        if result.is_ok() {
+            for path in retained.drain(..) {
+                if let Err(err) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %err, "cannot remove a flushed cache log");
+                }
+            }
+        }
+        result
+    }
+
+    /// Evicts least-recently-used entries until the logical size is at most `target`.
+    /// Returns how many were evicted.
+    pub(crate) fn evict_to(&self, target: u64) -> u64 {
+        let mut candidates: Vec<(u64, Arc<str>)> = {
+            let st = lock(&self.state);
+            if st.live_bytes <= target || !st.complete {
+                return 0;
+            }
+            st.map
+                .iter()
+                .filter(|(_, s)| s.live)
+                .map(|(k, s)| (s.meta.tick, k.clone()))
+                .collect()
+        };
+        candidates.sort_unstable();
+        let mut st = lock(&self.state);
+        let mut evicted = 0;
+        for (tick, key) in candidates {
+            if st.live_bytes <= target {
+                break;
+            }
+            // Skip entries read or written since the candidates were listed: they are recent.
+            let Some(slot) = st.map.get(&key) else {
+                continue;
+            };
+            if !slot.live || slot.meta.tick != tick {
+                continue;
+            }
+            let size = slot.meta.size;
+            st.write(&key, None);
+            st.counters.evictions += 1;
+            evicted += 1;
+            tracing::debug!(class = %self.class, key = &*key, size, "cache entry evicted");
+        }
+        evicted
+    }
+
+    /// Drops in-memory copies of committed values, least recently used first, when the hot
+    /// layer is over its budget.
+    pub(crate) fn trim_hot(&self) {
+        let mut candidates: Vec<(u64, Arc<str>)> = {
+            let st = lock(&self.state);
+            if st.hot_bytes <= self.memory_budget {
+                return;
+            }
+            st.map
+                .iter()
+                .filter(|(_, s)| s.committed && s.value.is_some())
+                .map(|(k, s)| (s.meta.tick, k.clone()))
+                .collect()
+        };
+        candidates.sort_unstable();
+        let low_water = self.memory_budget / 10 * 8;
+        let mut st = lock(&self.state);
+        for (_, key) in candidates {
+            if st.hot_bytes <= low_water {
+                break;
+            }
+            st.demote(&key);
+        }
+    }
+
+    /// One round of background work.
+    pub(crate) fn maintain(&self) -> Result<(), CacheError> {
+        self.ensure_index()?;
+        let budget = lock(&self.state).budget;
+        self.evict_to(budget);
+        self.flush_once()?;
+        self.keep_file_in_bounds()?;
+        self.trim_hot();
+        Ok(())
+    }
+
+    /// Keeps the database file under its target: when it is over, evicts down to the
+    /// budget, compacts, measures how much file the remaining entries take, and sets the
+    /// budget from that ratio. Each time compaction was needed, a bit more headroom is kept
+    /// for the pages a commit writes before it frees the old ones, so compactions get rare.
+    fn keep_file_in_bounds(&self) -> Result<(), CacheError> {
+        let store = self.store()?;
+        let target = target_file_len(self.limit);
+        if store.file_len() <= target {
+            return Ok(());
+        }
+        for _ in 0..3 {
+            let budget = lock(&self.state).budget;
+            self.evict_to(budget);
+            self.flush_once()?;
+            let before = store.file_len();
+            store.compact()?;
+            let after = store.file_len();
+            let mut st = lock(&self.state);
+            st.counters.compactions += 1;
+            // A nearly empty cache says little about the ratio; keep the previous one.
+            if st.live_bytes > target / 20 {
+                st.ratio = (after as f64 / st.live_bytes as f64).max(1.0);
+            }
+            st.share = (st.share * 0.9).max(0.3);
+            st.budget = budget_for(target, st.ratio, st.share);
+            let budget = st.budget;
+            drop(st);
+            tracing::debug!(class = %self.class, before, after, budget, "cache file compacted");
+            if after <= target {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The flusher thread's loop: wakes every flush interval, or early when asked.
+    pub(crate) fn run_flusher(self: Arc<Self>) {
+        loop {
+            {
+                let mut st = lock(&self.state);
+                if !st.flush_wanted && !st.closed {
+                    st = self
+                        .flusher_cv
+                        .wait_timeout(st, self.flush_interval)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                if st.closed {
+                    return;
+                }
+            }
+            if let Err(err) = self.maintain() {
+                if matches!(err, CacheError::Closed { .. }) {
+                    return;
+                }
+                tracing::error!(class = %self.class, error = %err, "cache background flush failed");
+                // Do not spin on a persistent failure (disk full): retry at the next interval.
+                let mut st = lock(&self.state);
+                st.flush_wanted = false;
+                if !st.closed {
+                    let _ = self.flusher_cv.wait_timeout(st, self.flush_interval);
+                }
+            }
+        }
+    }
+
+    /// Flushes, stops the flusher and releases the database (and its lock).
+    pub(crate) fn close(&self) -> Result<(), CacheError> {
+        if lock(&self.state).closed {
+            return Ok(());
+        }
+        let result = self.flush_once();
+        let mut st = lock(&self.state);
+        st.closed = true;
+        let empty_log = (st.wal.record_bytes() == 0).then(|| st.wal.path().to_path_buf());
+        drop(st);
+        self.flusher_cv.notify_all();
+        self.writers_cv.notify_all();
+        // Serialize with a flush in progress on the flusher thread before dropping the store.
+        let retained = lock(&self.flush_lock);
+        self.store
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(retained);
+        if result.is_ok()
+            && let Some(path) = empty_log
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        result
+    }
+}

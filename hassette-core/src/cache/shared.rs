@@ -1,0 +1,490 @@
+//! The state shared by every handle of one open cache, and the byte-level operations.
+//!
+//! The typed API in `mod.rs` encodes and decodes; everything here deals in JSON bytes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::codec::{Meta, micros, validate_key};
+use super::log::{self, Contents, Op, Wal};
+use super::memory::State;
+use super::store::Store;
+use super::{CacheError, CacheOptions};
+use crate::clock::Clock;
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) class: String,
+    pub(crate) clock: Clock,
+    pub(crate) limit: u64,
+    pub(crate) max_value: u64,
+    pub(crate) memory_budget: u64,
+    /// Log size that asks the flusher to run early.
+    pub(crate) log_soft: u64,
+    /// Log size at which writers wait for the flusher (the log counts toward the size limit).
+    pub(crate) log_hard: u64,
+    pub(crate) flush_interval: Duration,
+    pub(crate) state: Mutex<State>,
+    /// Wakes the flusher.
+    pub(crate) flusher_cv: Condvar,
+    /// Wakes writers waiting for room in the log.
+    pub(crate) writers_cv: Condvar,
+    /// `None` once closed.
+    pub(crate) store: RwLock<Option<Arc<Store>>>,
+    /// Serializes flushes; holds log files whose commit failed, deleted after the next
+    /// successful commit (which carries their changes).
+    pub(crate) flush_lock: Mutex<Vec<PathBuf>>,
+    pub(crate) index_lock: Mutex<()>,
+    /// One async lock per key with a `get_or_compute` loader running.
+    pub(crate) inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the cache knows about a key.
+pub(crate) enum Found {
+    Missing,
+    Present {
+        meta: Meta,
+        value: Option<Arc<[u8]>>,
+    },
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn open(opts: &CacheOptions) -> Result<Self, CacheError> {
+        let dir = opts.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        let memory_budget = opts.memory_budget as u64;
+        let redb_cache = opts.memory_budget.clamp(1 << 20, 256 << 20);
+        let opened = Store::open(&dir, redb_cache, opts.clock.now())?;
+        let store = opened.store;
+
+        // Read every log before changing anything, so a newer-format log leaves all untouched.
+        let logs = log::list(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        let mut ops = Vec::new();
+        let mut next_seq = 0;
+        let mut replayed = Vec::new();
+        for (seq, path) in logs {
+            next_seq = next_seq.max(seq + 1);
+            match log::read(&path).map_err(|e| CacheError::io(&path, e))? {
+                Contents::Newer(found) => {
+                    return Err(CacheError::NewerFormat {
+                        path,
+                        found,
+                        supported: super::codec::FORMAT_VERSION,
+                    });
+                }
+                Contents::Foreign => {
+                    let aside = path.with_file_name(format!(
+                        "{}.corrupt-{}",
+                        log::file_name(seq),
+                        opts.clock.now().strftime("%Y%m%dT%H%M%SZ")
+                    ));
+                    std::fs::rename(&path, &aside).map_err(|e| CacheError::io(&path, e))?;
+                    tracing::error!(
+                        path = %path.display(),
+                        moved_to = %aside.display(),
+                        "corrupt cache log {} moved aside to {}",
+                        path.display(),
+                        aside.display(),
+                    );
+                }
+                Contents::Ops(mut found) => {
+                    ops.append(&mut found);
+                    replayed.push(path);
+                }
+            }
+        }
+        let mut next_tick = opened.next_tick;
+        if !ops.is_empty() {
+            let replayed_ops = ops.len();
+            for op in &ops {
+                if let log::OwnedOp::Put { meta, .. } = op {
+                    next_tick = next_tick.max(meta.tick + 1);
+                }
+            }
+            store.replay(ops, next_tick)?;
+            tracing::debug!(class = %opts.class_name, records = replayed_ops, "cache log replayed");
+        }
+        for path in replayed {
+            std::fs::remove_file(&path).map_err(|e| CacheError::io(&path, e))?;
+        }
+        let wal = Wal::create(&dir, next_seq).map_err(|e| CacheError::io(&dir, e))?;
+
+        let limit = opts.size_limit.max(64 * 1024);
+        let log_hard = (limit / 25).clamp(16 * 1024, 64 << 20);
+        let target = target_file_len(limit);
+        Ok(Self {
+            dir,
+            class: opts.class_name.clone(),
+            clock: opts.clock.clone(),
+            limit,
+            max_value: limit / 4,
+            memory_budget,
+            log_soft: log_hard / 2,
+            log_hard,
+            flush_interval: opts.flush_interval,
+            state: Mutex::new(State::new(
+                wal,
+                next_tick,
+                budget_for(target, INITIAL_RATIO, INITIAL_SHARE),
+            )),
+            flusher_cv: Condvar::new(),
+            writers_cv: Condvar::new(),
+            store: RwLock::new(Some(Arc::new(store))),
+            flush_lock: Mutex::new(Vec::new()),
+            index_lock: Mutex::new(()),
+            inflight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn store(&self) -> Result<Arc<Store>, CacheError> {
+        self.store
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| CacheError::Closed {
+                path: self.dir.clone(),
+            })
+    }
+
+    /// Locks the state of an open cache.
+    pub(crate) fn lock_open(&self) -> Result<MutexGuard<'_, State>, CacheError> {
+        let st = lock(&self.state);
+        if st.closed {
+            return Err(CacheError::Closed {
+                path: self.dir.clone(),
+            });
+        }
+        Ok(st)
+    }
+
+    fn now_us(&self) -> i64 {
+        micros(self.clock.now())
+    }
+
+    /// The live, unexpired entry for `key`. Reads the database when memory does not know the
+    /// key (index still loading) or, with `want_value`, when the value is not held in memory.
+    pub(crate) fn resolve(
+        &self,
+        st: &mut State,
+        key: &str,
+        want_value: bool,
+    ) -> Result<Found, CacheError> {
+        if let Some(slot) = st.map.get(key) {
+            if !slot.live {
+                return Ok(Found::Missing);
+            }
+            let meta = slot.meta;
+            if meta.expires_us.is_some() && meta.is_expired(self.now_us()) {
+                self.expire(st, key);
+                return Ok(Found::Missing);
+            }
+            if slot.value.is_some() || !want_value {
+                return Ok(Found::Present {
+                    meta,
+                    value: slot.value.clone(),
+                });
+            }
+            let Some((_, Some(value))) = self.store()?.read(key, true)? else {
+                return Ok(Found::Missing);
+            };
+            let value: Arc<[u8]> = value.into();
+            st.promote(key, &value, self.memory_budget);
+            return Ok(Found::Present {
+                meta,
+                value: Some(value),
+            });
+        }
+        if st.complete {
+            return Ok(Found::Missing);
+        }
+        let Some((meta, value)) = self.store()?.read(key, want_value)? else {
+            return Ok(Found::Missing);
+        };
+        st.adopt(key, meta, None);
+        if meta.is_expired(self.now_us()) {
+            self.expire(st, key);
+            return Ok(Found::Missing);
+        }
+        let value: Option<Arc<[u8]>> = value.map(Into::into);
+        if let Some(v) = &value {
+            st.promote(key, v, self.memory_budget);
+        }
+        Ok(Found::Present { meta, value })
+    }
+
+    pub(crate) fn expire(&self, st: &mut State, key: &str) {
+        st.write(key, None);
+        st.counters.expirations += 1;
+        tracing::debug!(class = %self.class, key, "cache entry expired");
+    }
+
+    /// Expires every entry whose time has come.
+    pub(crate) fn purge_expired(&self, st: &mut State) {
+        let now = self.now_us();
+        while let Some((at, key)) = st.expiry.first().cloned() {
+            if at > now {
+                break;
+            }
+            st.expiry.pop_first();
+            if st
+                .map
+                .get(&key)
+                .is_some_and(|s| s.live && s.meta.expires_us == Some(at))
+            {
+                self.expire(st, &key);
+            }
+        }
+    }
+
+    /// Waits while the log is at its cap: the only time a writer waits, and only when writes
+    /// outrun the disk.
+    fn room_in_log<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, CacheError> {
+        while st.wal.len() >= self.log_hard {
+            if st.closed {
+                return Err(CacheError::Closed {
+                    path: self.dir.clone(),
+                });
+            }
+            if let Some(err) = &st.flush_error {
+                return Err(CacheError::io(
+                    st.wal.path().to_path_buf(),
+                    std::io::Error::other(format!(
+                        "the cache log is full and flushing fails: {err}"
+                    )),
+                ));
+            }
+            st.flush_wanted = true;
+            self.flusher_cv.notify_one();
+            st = self
+                .writers_cv
+                .wait_timeout(st, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(st)
+    }
+
+    /// Asks the flusher to run early when the log is getting long or the cache is over budget.
+    fn nudge(&self, st: &mut State) {
+        if !st.flush_wanted
+            && (st.wal.len() >= self.log_soft || (st.complete && st.live_bytes > st.budget))
+        {
+            st.flush_wanted = true;
+            self.flusher_cv.notify_one();
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Arc<[u8]>>, CacheError> {
+        validate_key(key)?;
+        let mut st = self.lock_open()?;
+        let value = match self.resolve(&mut st, key, true)? {
+            Found::Present { value, .. } => value,
+            Found::Missing => None,
+        };
+        if value.is_some() {
+            st.touch(key);
+            st.counters.hits += 1;
+        } else {
+            st.counters.misses += 1;
+        }
+        drop(st);
+        tracing::debug!(
+            class = %self.class,
+            key,
+            hit = value.is_some(),
+            size = value.as_ref().map_or(0, |v| v.len()),
+            "cache get"
+        );
+        Ok(value)
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> Result<bool, CacheError> {
+        validate_key(key)?;
+        let mut st = self.lock_open()?;
+        Ok(matches!(
+            self.resolve(&mut st, key, false)?,
+            Found::Present { .. }
+        ))
+    }
+
+    pub(crate) fn info(&self, key: &str) -> Result<Option<Meta>, CacheError> {
+        validate_key(key)?;
+        let mut st = self.lock_open()?;
+        Ok(match self.resolve(&mut st, key, false)? {
+            Found::Present { meta, .. } => Some(meta),
+            Found::Missing => None,
+        })
+    }
+
+    pub(crate) fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<SignedDuration>,
+    ) -> Result<(), CacheError> {
+        validate_key(key)?;
+        let size = value.len() as u64;
+        if size > self.max_value {
+            return Err(CacheError::ValueTooLarge {
+                key: key.to_owned(),
+                size,
+                limit: self.max_value,
+            });
+        }
+        let now = self.clock.now();
+        let expires_us = ttl.map(|d| micros(now.checked_add(d).unwrap_or(Timestamp::MAX)));
+        let value: Arc<[u8]> = value.into();
+        let st = self.lock_open()?;
+        let mut st = self.room_in_log(st)?;
+        self.put_locked(&mut st, key, now, expires_us, value)?;
+        st.counters.sets += 1;
+        self.nudge(&mut st);
+        drop(st);
+        tracing::debug!(class = %self.class, key, size, ttl = ?ttl, "cache set");
+        Ok(())
+    }
+
+    fn put_locked(
+        &self,
+        st: &mut State,
+        key: &str,
+        now: Timestamp,
+        expires_us: Option<i64>,
+        value: Arc<[u8]>,
+    ) -> Result<(), CacheError> {
+        let meta = Meta {
+            created_us: micros(now),
+            expires_us,
+            size: value.len() as u64,
+            tick: st.next_tick(),
+        };
+        st.wal
+            .append(Op::Put {
+                key,
+                meta,
+                value: &value,
+            })
+            .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?;
+        st.write(key, Some((meta, value)));
+        Ok(())
+    }
+
+    pub(crate) fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        validate_key(key)?;
+        let st = self.lock_open()?;
+        let mut st = self.room_in_log(st)?;
+        let existed = matches!(self.resolve(&mut st, key, false)?, Found::Present { .. });
+        if existed {
+            st.wal
+                .append(Op::Delete { key })
+                .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?;
+            st.write(key, None);
+            st.counters.deletes += 1;
+            self.nudge(&mut st);
+        }
+        drop(st);
+        tracing::debug!(class = %self.class, key, existed, "cache delete");
+        Ok(existed)
+    }
+
+    pub(crate) fn incr(&self, key: &str, by: i64) -> Result<i64, CacheError> {
+        validate_key(key)?;
+        let st = self.lock_open()?;
+        let mut st = self.room_in_log(st)?;
+        let (current, expires_us) = match self.resolve(&mut st, key, true)? {
+            Found::Missing => (0, None),
+            Found::Present { meta, value } => {
+                let bytes = value.unwrap_or_else(|| Arc::from(&b""[..]));
+                let n = serde_json::from_slice::<i64>(&bytes).map_err(|source| {
+                    CacheError::WrongType {
+                        key: key.to_owned(),
+                        expected: std::any::type_name::<i64>(),
+                        source,
+                    }
+                })?;
+                (n, meta.expires_us)
+            }
+        };
+        let new = current
+            .checked_add(by)
+            .ok_or_else(|| CacheError::Overflow {
+                key: key.to_owned(),
+            })?;
+        let bytes: Arc<[u8]> = new.to_string().into_bytes().into();
+        let size = bytes.len();
+        self.put_locked(&mut st, key, self.clock.now(), expires_us, bytes)?;
+        st.counters.sets += 1;
+        self.nudge(&mut st);
+        drop(st);
+        tracing::debug!(class = %self.class, key, size, value = new, "cache incr");
+        Ok(new)
+    }
+
+    pub(crate) fn clear(&self) -> Result<(), CacheError> {
+        let st = self.lock_open()?;
+        let mut st = self.room_in_log(st)?;
+        st.wal
+            .append(Op::Clear)
+            .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?;
+        st.reset();
+        drop(st);
+        tracing::debug!(class = %self.class, "cache cleared");
+        Ok(())
+    }
+
+    /// Runs `f` on the complete index (loading it first if needed), expired entries purged.
+    pub(crate) fn with_index<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, CacheError> {
+        self.ensure_index()?;
+        let mut st = self.lock_open()?;
+        self.purge_expired(&mut st);
+        Ok(f(&st))
+    }
+
+    /// The directory's size on disk: the database and the log files.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        dir_size(&self.dir)
+    }
+}
+
+/// The database file size the flusher keeps under: the rest of the limit is room for the log
+/// files (two at most, each capped at 4% of the limit) and for a commit in progress.
+pub(crate) fn target_file_len(limit: u64) -> u64 {
+    limit / 100 * 88
+}
+
+/// File bytes per logical byte assumed until measured: redb files run 2x to 2.6x the bytes
+/// stored in them even right after compaction (1 KiB and 64 KiB values measured).
+pub(crate) const INITIAL_RATIO: f64 = 2.5;
+/// The share of the file target given to live data. A redb file smaller than 4 GiB doubles
+/// when it needs to grow, so live data must fit in half the target; the rest of that half is
+/// for the pages a commit writes before the pages it replaces can be reused.
+pub(crate) const INITIAL_SHARE: f64 = 0.45;
+
+/// The logical budget that fits in `target` file bytes.
+pub(crate) fn budget_for(target: u64, ratio: f64, share: f64) -> u64 {
+    (target as f64 * share / ratio) as u64
+}
+
+/// Sum of the sizes of the files directly in `dir`.
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len())
+            .sum()
+    })
+}

@@ -1,0 +1,355 @@
+//! The redb database under the log: opening it safely, batched durable commits, cold reads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, TableError,
+};
+
+use super::CacheError;
+use super::codec::{FORMAT_VERSION, Meta};
+use super::log::OwnedOp;
+
+/// The database file's name inside the cache directory.
+pub(crate) const DB_FILE: &str = "cache.redb";
+
+/// Encoded values (JSON), by key.
+const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
+/// Entry metadata ([`Meta::encode`]), by key: kept apart from the values so that loading the
+/// index and persisting access ticks never touch the (possibly large) values.
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+/// `format_version` and `next_tick`.
+const INFO: TableDefinition<'_, &str, u64> = TableDefinition::new("info");
+
+/// An entry read back: its metadata and, when asked for, its value.
+pub(crate) type Stored = (Meta, Option<Vec<u8>>);
+type Entry = (Meta, Arc<[u8]>);
+
+/// Changes moved from memory into the database by one commit.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) clear: bool,
+    pub(crate) puts: Vec<(Arc<str>, Meta, Arc<[u8]>)>,
+    pub(crate) deletes: Vec<Arc<str>>,
+    /// Entries read since the last flush: only their access tick is rewritten.
+    pub(crate) touches: Vec<(Arc<str>, Meta)>,
+    pub(crate) next_tick: u64,
+}
+
+impl Batch {
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.clear && self.puts.is_empty() && self.deletes.is_empty() && self.touches.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    path: PathBuf,
+    // Compaction needs `&mut Database` and no live read transaction: readers take the read
+    // side for the few microseconds of a lookup, compaction takes the write side.
+    db: RwLock<Database>,
+}
+
+/// What `open` learned besides the store itself.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) store: Store,
+    pub(crate) next_tick: u64,
+}
+
+enum Failure {
+    Corrupt(String),
+    Fatal(CacheError),
+}
+
+impl Store {
+    /// Opens (or creates) `<dir>/cache.redb`. A damaged file is moved aside and replaced by a
+    /// fresh one; a newer format is refused without writing to it.
+    pub(crate) fn open(
+        dir: &Path,
+        cache_bytes: usize,
+        now: jiff::Timestamp,
+    ) -> Result<Opened, CacheError> {
+        let path = dir.join(DB_FILE);
+        let result = match std::fs::metadata(&path) {
+            Ok(m) if m.len() == 0 => Err(Failure::Corrupt("the file is empty".into())),
+            _ => Self::try_open(&path, cache_bytes),
+        };
+        match result {
+            Ok(opened) => Ok(opened),
+            Err(Failure::Fatal(err)) => Err(err),
+            Err(Failure::Corrupt(why)) => {
+                let aside = aside_path(&path, now);
+                std::fs::rename(&path, &aside).map_err(|e| CacheError::io(&path, e))?;
+                tracing::error!(
+                    path = %path.display(),
+                    moved_to = %aside.display(),
+                    reason = %why,
+                    "corrupt cache file {} moved aside to {}; starting with an empty cache",
+                    path.display(),
+                    aside.display(),
+                );
+                Self::try_open(&path, cache_bytes).map_err(|failure| match failure {
+                    Failure::Fatal(err) => err,
+                    Failure::Corrupt(why) => CacheError::io(
+                        &path,
+                        std::io::Error::other(format!("fresh cache file is unusable: {why}")),
+                    ),
+                })
+            }
+        }
+    }
+
+    fn try_open(path: &Path, cache_bytes: usize) -> Result<Opened, Failure> {
+        Self::check_version(path)?;
+        let db = match Database::builder().set_cache_size(cache_bytes).create(path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(Failure::Fatal(CacheError::Locked {
+                    path: path.to_path_buf(),
+                }));
+            }
+            Err(DatabaseError::Storage(redb::StorageError::Io(e)))
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                return Err(Failure::Fatal(CacheError::io(path, e)));
+            }
+            Err(other) => return Err(Failure::Corrupt(other.to_string())),
+        };
+        let store = Self {
+            path: path.to_path_buf(),
+            db: RwLock::new(db),
+        };
+        let info = store.read_info().map_err(Failure::Corrupt)?;
+        let next_tick = match info {
+            Some((version, _)) if version > FORMAT_VERSION => {
+                return Err(Failure::Fatal(CacheError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found: version,
+                    supported: FORMAT_VERSION,
+                }));
+            }
+            Some((_, next_tick)) => next_tick,
+            None => {
+                store.init().map_err(Failure::Fatal)?;
+                0
+            }
+        };
+        Ok(Opened { store, next_tick })
+    }
+
+    /// Refuses a file from a newer format before opening it for writing, which would write
+    /// to it. A file that cannot be opened read-only (it needs a repair after a crash, or is
+    /// damaged) is left to the read-write open.
+    fn check_version(path: &Path) -> Result<(), Failure> {
+        if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+            return Ok(());
+        }
+        let db = match Database::builder().open_read_only(path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(Failure::Fatal(CacheError::Locked {
+                    path: path.to_path_buf(),
+                }));
+            }
+            Err(_) => return Ok(()),
+        };
+        let version = db
+            .begin_read()
+            .ok()
+            .and_then(|txn| txn.open_table(INFO).ok())
+            .and_then(|table| {
+                table
+                    .get("format_version")
+                    .ok()
+                    .flatten()
+                    .map(|v| v.value())
+            });
+        match version {
+            Some(found) if found > FORMAT_VERSION => Err(Failure::Fatal(CacheError::NewerFormat {
+                path: path.to_path_buf(),
+                found,
+                supported: FORMAT_VERSION,
+            })),
+            _ => Ok(()),
+        }
+    }
+
+    /// `(format_version, next_tick)`, or `None` for a brand-new file.
+    fn read_info(&self) -> Result<Option<(u64, u64)>, String> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let txn = db.begin_read().map_err(|e| e.to_string())?;
+        let table = match txn.open_table(INFO) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let get = |name: &str| -> Result<Option<u64>, String> {
+            Ok(table
+                .get(name)
+                .map_err(|e| e.to_string())?
+                .map(|v| v.value()))
+        };
+        match get("format_version")? {
+            None => Err("the info table has no format version".into()),
+            Some(version) => Ok(Some((version, get("next_tick")?.unwrap_or(0)))),
+        }
+    }
+
+    fn init(&self) -> Result<(), CacheError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let err = |e: redb::Error| CacheError::storage(&self.path, e);
+        let txn = db.begin_write().map_err(|e| err(e.into()))?;
+        {
+            txn.open_table(VALUES).map_err(|e| err(e.into()))?;
+            txn.open_table(META).map_err(|e| err(e.into()))?;
+            let mut info = txn.open_table(INFO).map_err(|e| err(e.into()))?;
+            info.insert("format_version", FORMAT_VERSION)
+                .map_err(|e| err(e.into()))?;
+            info.insert("next_tick", 0).map_err(|e| err(e.into()))?;
+        }
+        txn.commit().map_err(|e| err(e.into()))
+    }
+
+    fn fail(&self, e: impl Into<redb::Error>) -> CacheError {
+        CacheError::storage(&self.path, e)
+    }
+
+    /// Reads one entry's metadata and, when `with_value`, its value.
+    pub(crate) fn read(&self, key: &str, with_value: bool) -> Result<Option<Stored>, CacheError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let txn = db.begin_read().map_err(|e| self.fail(e))?;
+        let meta_table = txn.open_table(META).map_err(|e| self.fail(e))?;
+        let Some(meta) = meta_table.get(key).map_err(|e| self.fail(e))? else {
+            return Ok(None);
+        };
+        let Some(meta) = Meta::decode(meta.value()) else {
+            return Err(self.fail(redb::StorageError::Corrupted(format!(
+                "bad metadata for key {key:?}"
+            ))));
+        };
+        if !with_value {
+            return Ok(Some((meta, None)));
+        }
+        let values = txn.open_table(VALUES).map_err(|e| self.fail(e))?;
+        let value = values.get(key).map_err(|e| self.fail(e))?;
+        Ok(value.map(|v| (meta, Some(v.value().to_vec()))))
+    }
+
+    /// Every entry's key and metadata (for the in-memory index).
+    pub(crate) fn load_index(&self) -> Result<Vec<(String, Meta)>, CacheError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let txn = db.begin_read().map_err(|e| self.fail(e))?;
+        let table = txn.open_table(META).map_err(|e| self.fail(e))?;
+        let mut out = Vec::with_capacity(
+            usize::try_from(table.len().map_err(|e| self.fail(e))?).unwrap_or(0),
+        );
+        for item in table.iter().map_err(|e| self.fail(e))? {
+            let (key, meta) = item.map_err(|e| self.fail(e))?;
+            if let Some(meta) = Meta::decode(meta.value()) {
+                out.push((key.value().to_owned(), meta));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `batch` in one durable commit: the only fsync the cache does.
+    pub(crate) fn commit(&self, batch: &Batch) -> Result<(), CacheError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let mut txn = db.begin_write().map_err(|e| self.fail(e))?;
+        txn.set_durability(Durability::Immediate).map_err(|e| {
+            self.fail(redb::Error::from(redb::StorageError::Corrupted(
+                e.to_string(),
+            )))
+        })?;
+        // Keeps the open after a crash fast: the allocator state is saved with each commit.
+        txn.set_quick_repair(true);
+        {
+            let mut values = txn.open_table(VALUES).map_err(|e| self.fail(e))?;
+            let mut meta = txn.open_table(META).map_err(|e| self.fail(e))?;
+            if batch.clear {
+                values.retain(|_, _| false).map_err(|e| self.fail(e))?;
+                meta.retain(|_, _| false).map_err(|e| self.fail(e))?;
+            }
+            for key in &batch.deletes {
+                values.remove(&**key).map_err(|e| self.fail(e))?;
+                meta.remove(&**key).map_err(|e| self.fail(e))?;
+            }
+            for (key, m, value) in &batch.puts {
+                values.insert(&**key, &**value).map_err(|e| self.fail(e))?;
+                meta.insert(&**key, m.encode().as_slice())
+                    .map_err(|e| self.fail(e))?;
+            }
+            for (key, m) in &batch.touches {
+                meta.insert(&**key, m.encode().as_slice())
+                    .map_err(|e| self.fail(e))?;
+            }
+            let mut info = txn.open_table(INFO).map_err(|e| self.fail(e))?;
+            info.insert("next_tick", batch.next_tick)
+                .map_err(|e| self.fail(e))?;
+        }
+        txn.commit().map_err(|e| self.fail(e))
+    }
+
+    /// Applies replayed log records in one durable commit.
+    pub(crate) fn replay(&self, ops: Vec<OwnedOp>, next_tick: u64) -> Result<(), CacheError> {
+        let mut batch = Batch {
+            next_tick,
+            ..Batch::default()
+        };
+        // Collapse to the final state per key, in order, so one commit can apply it.
+        let mut last: std::collections::HashMap<Arc<str>, Option<Entry>> =
+            std::collections::HashMap::new();
+        for op in ops {
+            match op {
+                OwnedOp::Clear => {
+                    batch.clear = true;
+                    last.clear();
+                }
+                OwnedOp::Put { key, meta, value } => {
+                    last.insert(key.into(), Some((meta, value.into())));
+                }
+                OwnedOp::Delete { key } => {
+                    last.insert(key.into(), None);
+                }
+            }
+        }
+        for (key, state) in last {
+            match state {
+                Some((meta, value)) => batch.puts.push((key, meta, value)),
+                None => batch.deletes.push(key),
+            }
+        }
+        self.commit(&batch)
+    }
+
+    /// The database file's size on disk.
+    pub(crate) fn file_len(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    /// Rewrites the file to return freed pages to the file system.
+    pub(crate) fn compact(&self) -> Result<bool, CacheError> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        db.compact().map_err(|e| self.fail(e))
+    }
+}
+
+fn aside_path(path: &Path, now: jiff::Timestamp) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| DB_FILE.to_owned(), |n| n.to_string_lossy().into_owned());
+    let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let mut candidate = path.with_file_name(format!("{name}.corrupt-{stamp}"));
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = path.with_file_name(format!("{name}.corrupt-{stamp}-{n}"));
+        n += 1;
+    }
+    candidate
+}

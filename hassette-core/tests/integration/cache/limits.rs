@@ -1,0 +1,119 @@
+//! The size limit holds on the directory's real size, with LRU eviction.
+
+use std::time::Duration;
+
+use hassette_core::cache::{Cache, CacheError, CacheOptions};
+
+use super::dir_size;
+
+const LIMIT: u64 = 8 << 20;
+
+fn limited(dir: &std::path::Path) -> Cache {
+    Cache::open(
+        CacheOptions::new(dir, "TestApp")
+            .size_limit(LIMIT)
+            .flush_interval(Duration::from_millis(20)),
+    )
+    .unwrap()
+}
+
+/// Writes three times the limit in `value_len`-byte values, checking the directory size as it
+/// goes; then checks that the most recent entries are the ones left.
+fn fill_three_times(value_len: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = limited(tmp.path());
+    let value = "v".repeat(value_len - 2); // JSON quotes make it value_len bytes
+    let count = usize::try_from(3 * LIMIT).unwrap() / value_len;
+    let mut largest = 0;
+    for i in 0..count {
+        cache.set(&format!("k{i:07}"), &value).unwrap();
+        if i % 16 == 0 {
+            largest = largest.max(dir_size(tmp.path()));
+        }
+    }
+    cache.flush().unwrap();
+    largest = largest.max(dir_size(tmp.path()));
+    let stats = cache.stats();
+    assert!(
+        largest <= LIMIT / 10 * 11,
+        "directory reached {largest} bytes, over 110% of {LIMIT} ({stats:?})"
+    );
+    assert!(stats.evictions > 0, "{stats:?}");
+
+    // The most recently written entries are kept, the oldest ones are gone.
+    let recent = usize::try_from(LIMIT / 10).unwrap() / value_len;
+    for i in count - recent..count {
+        assert!(
+            cache.contains(&format!("k{i:07}")).unwrap(),
+            "recent k{i} was evicted ({stats:?})"
+        );
+    }
+    for i in 0..recent {
+        assert!(
+            !cache.contains(&format!("k{i:07}")).unwrap(),
+            "old k{i} is still there"
+        );
+    }
+    // And it keeps a useful share of the limit, not a token amount (redb files take 2x to
+    // 2.6x the bytes stored in them, and double in size when they grow).
+    let kept = cache.len().unwrap() * value_len;
+    assert!(
+        kept as u64 >= LIMIT / 10,
+        "only {kept} bytes of values kept ({stats:?})"
+    );
+    cache.close().unwrap();
+    assert!(dir_size(tmp.path()) <= LIMIT / 10 * 11);
+}
+
+#[test]
+fn size_limit_holds_on_disk_with_1kib_values() {
+    fill_three_times(1024);
+}
+
+#[test]
+fn size_limit_holds_on_disk_with_64kib_values() {
+    fill_three_times(64 * 1024);
+}
+
+#[test]
+fn reads_count_for_lru() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = limited(tmp.path());
+    let value = "v".repeat(1022);
+    cache.set("favourite", &value).unwrap();
+    cache.set("forgotten", &value).unwrap();
+    let count = usize::try_from(3 * LIMIT).unwrap() / 1024;
+    for i in 0..count {
+        cache.set(&format!("k{i:07}"), &value).unwrap();
+        if i % 64 == 0 {
+            // Read (never rewritten): least recently *stored*, but recently used.
+            assert!(
+                cache.get::<String>("favourite").unwrap().is_some(),
+                "favourite evicted at {i}"
+            );
+        }
+    }
+    cache.flush().unwrap();
+    assert!(cache.contains("favourite").unwrap());
+    assert!(!cache.contains("forgotten").unwrap());
+    // Recency survives a restart (access ticks are persisted in the batched flush).
+    cache.close().unwrap();
+    let cache = limited(tmp.path());
+    assert!(cache.contains("favourite").unwrap());
+}
+
+#[test]
+fn a_value_larger_than_allowed_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = limited(tmp.path());
+    let huge = "x".repeat(usize::try_from(LIMIT).unwrap() + 1);
+    let err = cache.set("huge", &huge).unwrap_err();
+    let CacheError::ValueTooLarge { key, size, limit } = &err else {
+        panic!("expected ValueTooLarge, got {err:?}");
+    };
+    assert_eq!((key.as_str(), *size), ("huge", LIMIT + 3));
+    assert!(*limit <= LIMIT);
+    assert!(err.to_string().contains("huge"), "{err}");
+    assert!(!cache.contains("huge").unwrap());
+    cache.set("small", &1).unwrap();
+}
