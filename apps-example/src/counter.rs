@@ -8,7 +8,7 @@ use serde::Deserialize;
 #[derive(Debug)]
 pub struct Counter {
     ctx: AppContext<Self>,
-    count: i64,
+    key: String,
 }
 
 /// [`Counter`]'s settings.
@@ -27,12 +27,14 @@ impl App for Counter {
     type Message = TurnedOn;
 
     async fn initialize(config: CounterConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        tracing::info!(entity = %config.entity, "counting");
+        let key = ctx.cache().scoped_key("count");
+        let count: i64 = ctx.cache().get_or(&key, 0)?;
+        tracing::info!(entity = %config.entity, count, "counter restored");
         ctx.bus()
             .on_state_change(&config.entity)
             .to("on")
             .send(TurnedOn);
-        Ok(Self { ctx, count: 0 })
+        Ok(Self { ctx, key })
     }
 
     fn context(&self) -> &AppContext<Self> {
@@ -40,8 +42,8 @@ impl App for Counter {
     }
 
     async fn handle(&mut self, _: TurnedOn) -> Result<(), BoxError> {
-        self.count += 1;
-        tracing::info!(count = self.count, "counted");
+        let count = self.cache().incr(&self.key, 1)?;
+        tracing::info!(count, "counted");
         Ok(())
     }
 }

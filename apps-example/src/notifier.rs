@@ -1,6 +1,8 @@
 //! Sends a notification when an entity turns on, at most once per cooldown: the cooldown is a
 //! cache entry with a TTL (the seed's rate-limiting pattern), so it holds across restarts.
 
+use std::time::Duration;
+
 use hassette_core::app::{App, AppContext, BoxError};
 use serde::Deserialize;
 use serde_json::json;
@@ -10,7 +12,6 @@ use serde_json::json;
 pub struct Notifier {
     ctx: AppContext<Self>,
     config: NotifierConfig,
-    last: Option<jiff::Timestamp>,
 }
 
 /// [`Notifier`]'s settings.
@@ -47,11 +48,7 @@ impl App for Notifier {
             .on_state_change(&config.entity)
             .to("on")
             .send(Triggered);
-        Ok(Self {
-            ctx,
-            config,
-            last: None,
-        })
+        Ok(Self { ctx, config })
     }
 
     fn context(&self) -> &AppContext<Self> {
@@ -59,11 +56,8 @@ impl App for Notifier {
     }
 
     async fn handle(&mut self, _: Triggered) -> Result<(), BoxError> {
-        let now = self.now().timestamp();
-        let cooldown = jiff::SignedDuration::from_secs(
-            i64::try_from(self.config.cooldown_secs).unwrap_or(i64::MAX),
-        );
-        if self.last.is_some_and(|l| now.duration_since(l) < cooldown) {
+        let key = self.cache().scoped_key("last_notified");
+        if self.cache().contains(&key)? {
             tracing::info!(entity = %self.config.entity, "cooling down: no notification");
             return Ok(());
         }
@@ -80,7 +74,11 @@ impl App for Notifier {
         self.api()
             .call_service(domain, service, Some(json!({ "message": message })), None)
             .await?;
-        self.last = Some(now);
+        self.cache().set_with_ttl(
+            &key,
+            &self.now().timestamp(),
+            Duration::from_secs(self.config.cooldown_secs),
+        )?;
         tracing::info!(entity = %self.config.entity, "notified");
         Ok(())
     }

@@ -48,9 +48,18 @@ impl App for WeatherSummary {
     }
 
     async fn handle(&mut self, _: SensorChanged) -> Result<(), BoxError> {
+        let api = self.api().clone();
         let template = format!("{{{{ states('{}') }}}}", self.config.sensor);
-        let now = self.api().render_template(&template, None).await?;
-        let summary = format!("outside: {now} °C");
+        let ttl = jiff::SignedDuration::from_secs(
+            i64::try_from(self.config.ttl_secs).unwrap_or(i64::MAX),
+        );
+        let summary: String = self
+            .cache()
+            .get_or_compute("summary", Some(ttl), || async move {
+                let now = api.render_template(&template, None).await?;
+                Ok::<_, BoxError>(format!("outside: {now} °C"))
+            })
+            .await?;
         tracing::info!(summary, "weather summary");
         Ok(())
     }

@@ -334,3 +334,70 @@ async fn hassette_log_shows_what_an_app_did_and_never_the_token() {
         assert!(!text.contains(token.expose()));
     }
 }
+
+const COUNTER_APP: &str = r#"
+[hassette.apps.counters]
+class_name = "Counter"
+[[hassette.apps.counters.config]]
+instance_name = "guest"
+entity = "input_boolean.guest_mode"
+[[hassette.apps.counters.config]]
+instance_name = "coffee"
+entity = "switch.coffee_maker"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_survives_a_restart_and_sigterm_flushes_the_cache() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    fake.set_state("switch.coffee_maker", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &fake, COUNTER_APP);
+    let token = fake.token();
+
+    let mut h = Hassette::start(dir.path(), &config, token.expose(), &[]);
+    h.wait_for("2 app instance(s) started");
+    for _ in 0..3 {
+        fake.set_state("input_boolean.guest_mode", "on", None);
+        h.wait_for("counted");
+        fake.set_state("input_boolean.guest_mode", "off", None);
+    }
+    fake.set_state("switch.coffee_maker", "on", None);
+    h.wait_for("counters/coffee: counted count=1");
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+    assert!(
+        h.seen
+            .iter()
+            .any(|l| l.contains("counters/guest: counted count=3")),
+        "{}",
+        h.seen.join("\n")
+    );
+
+    // A second run reads the counts back: each instance its own key in the shared cache.
+    let mut h = Hassette::start(dir.path(), &config, token.expose(), &[]);
+    h.wait_for("counters/guest: counter restored entity=input_boolean.guest_mode count=3");
+    fake.set_state("input_boolean.guest_mode", "on", None);
+    h.wait_for("counters/guest: counted count=4");
+    assert!(
+        h.seen
+            .iter()
+            .any(|l| l
+                .contains("counters/coffee: counter restored entity=switch.coffee_maker count=1")),
+        "{}",
+        h.seen.join("\n")
+    );
+    assert_eq!(h.sigterm(), Some(0));
+    assert!(dir.path().join("data/Counter/cache").is_dir());
+
+    // The seed's "verify it works": at DEBUG, cache reads and writes are in the log, with keys.
+    let out = Command::new(hassette_bin())
+        .args(["log", "-c"])
+        .arg(&config)
+        .args(["--app", "counters", "--since", "1h", "--grep", "cache"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("key=guest:count"), "{text}");
+    assert!(text.contains("cache incr"), "{text}");
+}

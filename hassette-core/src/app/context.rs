@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::App;
 use crate::bus::{Bus, Delivery, EventSubscriptionBuilder, OwnerId, StateSubscriptionBuilder};
+use crate::cache::{AppCache, CacheRegistry};
 use crate::ha::{Api, StateChanged};
 use crate::scheduler::{JobHandle, Scheduler};
 use crate::state::States;
@@ -35,6 +36,7 @@ pub(crate) struct Shared {
     pub(crate) states: States,
     pub(crate) bus: Bus,
     pub(crate) scheduler: Scheduler,
+    pub(crate) caches: CacheRegistry,
     pub(crate) activity: Arc<Activity>,
 }
 
@@ -68,6 +70,7 @@ impl<A: App> std::fmt::Debug for AppContext<A> {
 struct Inner<A: App> {
     key: String,
     instance: String,
+    cache: AppCache,
     owner: OwnerId,
     shared: Shared,
     mailbox: mpsc::Sender<Envelope<A::Message>>,
@@ -81,11 +84,17 @@ impl<A: App> AppContext<A> {
         owner: OwnerId,
         shared: Shared,
         mailbox: mpsc::Sender<Envelope<A::Message>>,
+        cache_size: u64,
     ) -> Self {
+        // Lazy: the cache directory appears only when the app first touches its cache.
+        let cache = shared
+            .caches
+            .app_cache(A::class_name(), cache_size, &instance);
         Self {
             inner: Arc::new(Inner {
                 key,
                 instance,
+                cache,
                 owner,
                 shared,
                 mailbox,
@@ -110,6 +119,13 @@ impl<A: App> AppContext<A> {
     #[must_use]
     pub fn api(&self) -> &Api {
         &self.inner.shared.api
+    }
+
+    /// This app class's persistent cache (shared by every instance of the class; use
+    /// [`AppCache::scoped_key`] for per-instance keys). Opened on first use.
+    #[must_use]
+    pub fn cache(&self) -> &AppCache {
+        &self.inner.cache
     }
 
     /// Every entity's current state.

@@ -16,6 +16,7 @@ pub(crate) use context::{Activity, Envelope, Shared};
 pub use context::{AppBus, AppContext, AppScheduler, IntoEntities};
 pub use registry::{AppClass, AppRegistry, ConfigProblem};
 
+use crate::cache::AppCache;
 pub use crate::ha::BoxError;
 use crate::ha::{Api, StateChanged};
 use crate::state::States;
@@ -28,7 +29,7 @@ use crate::state::States;
 /// carries on; a panic stops that instance only.
 ///
 /// Subscriptions and timers deliver the app's own [`App::Message`] values to
-/// [`App::handle`]. Inside any handler, `self.api()`, `self.bus()`, `self.scheduler()`,
+/// [`App::handle`]. Inside any handler, `self.cache()`, `self.api()`, `self.bus()`, `self.scheduler()`,
 /// `self.states()`, `self.now()`, `self.instance_name()` and `self.app_key()` are at hand
 /// through [`App::context`].
 ///
@@ -123,6 +124,11 @@ pub trait App: Send + Sync + Sized + 'static {
     /// `app_shutdown_timeout`.
     fn shutdown(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         async { Ok(()) }
+    }
+
+    /// This app class's persistent, size-limited cache, shared by every instance of the class.
+    fn cache(&self) -> &AppCache {
+        self.context().cache()
     }
 
     /// The Home Assistant API.

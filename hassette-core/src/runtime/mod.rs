@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{Activity, AppRegistry, Shared};
 use crate::bus::Bus;
+use crate::cache::CacheRegistry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ha::{Api, Client, ClientOptions, ConnectionEvent, HaError, StateChanged};
@@ -189,11 +190,17 @@ impl Runtime {
         let (type_tx, type_rx) = mpsc::unbounded_channel();
         let bus = Bus::new(scheduler.clone(), options.clock.clone(), type_tx);
         let activity = Arc::new(Activity::default());
+        let caches = CacheRegistry::new(
+            &config.data_dir,
+            config.cache_flush_interval,
+            options.clock.clone(),
+        );
         let shared = Shared {
             api: Api::new(client.clone()),
             states: states.clone(),
             bus: bus.clone(),
             scheduler,
+            caches,
             activity,
         };
         let mut background = vec![tokio::spawn(forward_states(
@@ -234,6 +241,7 @@ impl Runtime {
                     startup_timeout: options.startup_timeout,
                     shutdown_timeout: options.shutdown_timeout,
                     mailbox: options.mailbox,
+                    cache_size: config.cache_size(app),
                 });
                 tasks.push((format!("{}/{}", app.key, instance.name), launched.task));
                 reconnect_hooks.push(launched.reconnected);
@@ -348,6 +356,10 @@ impl Runtime {
             }
         }
         self.shared.scheduler.shutdown();
+        // After every app's last words: flush and close every cache.
+        if let Err(e) = self.shared.caches.close_all() {
+            tracing::error!(error = %e, "closing the caches failed");
+        }
         self.cancel_client.cancel();
         tracing::info!("stopped");
     }

@@ -25,6 +25,7 @@ pub(crate) struct Launch {
     pub(crate) startup_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) mailbox: usize,
+    pub(crate) cache_size: u64,
 }
 
 /// A started instance: whether it initialized, its task, and how to tell it about reconnects.
@@ -62,6 +63,7 @@ pub(crate) fn launch<A: App>(launch: Launch) -> Launched {
         owner,
         launch.shared.clone(),
         tx,
+        launch.cache_size,
     );
     let task = tokio::spawn(run::<A>(launch, ctx, rx, ready_tx).instrument(span));
     Launched {
