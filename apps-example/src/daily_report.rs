@@ -18,6 +18,9 @@ pub struct DailyReportConfig {
     /// Entities to include in the report.
     #[serde(default)]
     pub entities: Vec<String>,
+    /// A notify service to send the report to (`notify.notify`); without one it is only logged.
+    #[serde(default)]
+    pub service: Option<String>,
 }
 
 /// It is time for the report.
@@ -55,7 +58,23 @@ impl App for DailyReport {
                 )
             })
             .collect();
-        tracing::info!(report = %lines.join(", "), day = %self.now().date(), "daily report");
+        let report = format!("{}: {}", self.now().date(), lines.join(", "));
+        tracing::info!(report = %report, "daily report");
+        if let Some((domain, service)) = self
+            .config
+            .service
+            .as_deref()
+            .and_then(|s| s.split_once('.'))
+        {
+            self.api()
+                .call_service(
+                    domain,
+                    service,
+                    Some(serde_json::json!({ "message": report })),
+                    None,
+                )
+                .await?;
+        }
         Ok(())
     }
 }

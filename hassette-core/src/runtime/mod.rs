@@ -309,6 +309,12 @@ impl Runtime {
         &self.client
     }
 
+    /// The caches of the app classes.
+    #[must_use]
+    pub fn caches(&self) -> &CacheRegistry {
+        &self.shared.caches
+    }
+
     /// The runtime's scheduler.
     #[must_use]
     pub fn scheduler(&self) -> &Scheduler {

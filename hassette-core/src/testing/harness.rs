@@ -269,6 +269,23 @@ impl<A: App> AppHarness<A> {
         self.fake.service_calls()
     }
 
+    /// The app class's cache, as the app sees it (instance-scoped keys use the app's first
+    /// instance name, `<ClassName>.0` unless the config sets `instance_name`).
+    #[must_use]
+    pub fn cache(&self) -> crate::cache::AppCache {
+        let instance = self
+            .config
+            .apps
+            .first()
+            .and_then(|a| a.instances.first())
+            .map_or_else(|| format!("{}.0", A::class_name()), |i| i.name.clone());
+        self.runtime().caches().app_cache(
+            A::class_name(),
+            self.config.default_cache_size,
+            &instance,
+        )
+    }
+
     /// The states the app sees.
     #[must_use]
     pub fn states(&self) -> &States {
