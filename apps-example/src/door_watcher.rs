@@ -1,6 +1,8 @@
 //! Logs every door change. Never touches its cache, so no cache directory appears for it.
 
 use hassette_core::app::{App, AppContext, BoxError};
+use std::sync::Arc;
+
 use hassette_core::ha::StateChanged;
 use serde::Deserialize;
 
@@ -19,7 +21,7 @@ pub struct DoorWatcherConfig {
 
 impl App for DoorWatcher {
     type Config = DoorWatcherConfig;
-    type Message = StateChanged;
+    type Message = Arc<StateChanged>;
 
     async fn initialize(
         config: DoorWatcherConfig,
@@ -35,7 +37,7 @@ impl App for DoorWatcher {
         &self.ctx
     }
 
-    async fn handle(&mut self, change: StateChanged) -> Result<(), BoxError> {
+    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
         let state = change
             .new_state
             .as_ref()

@@ -116,10 +116,11 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
     }
 
     /// Delivers `make(change)` for every matching change; a tuple variant works as is:
-    /// `.send_with(Msg::DoorChanged)`.
+    /// `.send_with(Msg::DoorChanged)`. The change is shared (an `Arc`) by every subscription
+    /// it goes to, so delivering it to many apps copies nothing.
     pub fn send_with(
         self,
-        make: impl Fn(StateChanged) -> M + Send + Sync + 'static,
+        make: impl Fn(Arc<StateChanged>) -> M + Send + Sync + 'static,
     ) -> SubscriptionHandle {
         let sink = self.target.sink;
         let deliver = Deliver::State(Box::new(move |change| sink(make(change))));

@@ -42,7 +42,7 @@ pub(crate) enum Delivery {
 
 /// Puts a state change or an event into an app's mailbox, as the app's own message.
 pub(crate) enum Deliver {
-    State(Box<dyn Fn(StateChanged) -> Delivery + Send + Sync>),
+    State(Box<dyn Fn(Arc<StateChanged>) -> Delivery + Send + Sync>),
     Event(Box<dyn Fn(Event) -> Delivery + Send + Sync>),
 }
 
@@ -245,34 +245,45 @@ impl Bus {
 
     /// Tests one event against every subscription and delivers it where it matches. Never
     /// waits.
-    pub(crate) fn dispatch(&self, event: &Event) {
-        // Snapshot the matching subscriptions so that no lock is held while delivering.
+    pub(crate) fn dispatch(&self, mut event: Event) {
+        // Snapshot the subscriptions so that no lock is held while delivering.
         let subs: Vec<Arc<Subscription>> = self.read().values().cloned().collect();
-        let other_data = match &event.data {
-            EventData::Other(v) => Some(v),
-            EventData::StateChanged(_) => None,
+        let wants_events = subs.iter().any(|s| matches!(s.matcher, Matcher::Event(_)));
+        // One copy of a state change, shared by every subscription it goes to: moved out of
+        // the event unless an event subscription needs the event whole.
+        let change: Option<Arc<StateChanged>> = match &event.data {
+            EventData::StateChanged(c) if wants_events => Some(Arc::new((**c).clone())),
+            EventData::StateChanged(_) => {
+                match std::mem::replace(&mut event.data, EventData::Other(Value::Null)) {
+                    EventData::StateChanged(c) => Some(Arc::from(c)),
+                    EventData::Other(_) => None,
+                }
+            }
+            EventData::Other(_) => None,
+        };
+        let converted;
+        let data: &Value = match &event.data {
+            EventData::Other(v) => v,
+            EventData::StateChanged(c) => {
+                converted = serde_json::to_value(c).unwrap_or(Value::Null);
+                &converted
+            }
         };
         for sub in subs {
-            match (&sub.matcher, &event.data) {
-                (Matcher::State(filter), EventData::StateChanged(change)) => {
-                    self.on_state(&sub, filter, change);
-                }
+            match (&sub.matcher, &change) {
+                (Matcher::State(filter), Some(change)) => self.on_state(&sub, filter, change),
                 (Matcher::Event(filter), _) => {
-                    let data = match other_data {
-                        Some(v) => v.clone(),
-                        None => serde_json::to_value(&event.data).unwrap_or(Value::Null),
-                    };
-                    if filter.matches(event, &data) {
+                    if filter.matches(&event, data) {
                         self.fire(&sub, "", Payload::Event(event.clone()));
                     }
                 }
-                (Matcher::State(_), EventData::Other(_)) => {}
+                (Matcher::State(_), None) => {}
             }
         }
         self.inner.dispatched.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_state(&self, sub: &Arc<Subscription>, filter: &StateFilter, change: &StateChanged) {
+    fn on_state(&self, sub: &Arc<Subscription>, filter: &StateFilter, change: &Arc<StateChanged>) {
         if !filter.entities.matches(&change.entity_id) {
             return;
         }
@@ -289,11 +300,7 @@ impl Bus {
             return;
         }
         if filter.matches(change) {
-            self.fire(
-                sub,
-                &change.entity_id,
-                Payload::State(Box::new(change.clone())),
-            );
+            self.fire(sub, &change.entity_id, Payload::State(Arc::clone(change)));
         }
     }
 
@@ -349,7 +356,7 @@ impl Bus {
             *last = Some(now);
         }
         let result = match (&*sub.deliver, payload) {
-            (Deliver::State(f), Payload::State(change)) => f(*change),
+            (Deliver::State(f), Payload::State(change)) => f(change),
             (Deliver::Event(f), Payload::Event(event)) => f(event),
             _ => Delivery::Sent,
         };
@@ -373,6 +380,6 @@ impl Bus {
 }
 
 enum Payload {
-    State(Box<StateChanged>),
+    State(Arc<StateChanged>),
     Event(Event),
 }

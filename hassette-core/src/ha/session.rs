@@ -615,6 +615,10 @@ impl Session {
                 .insert(id, Pending::Subscribe { key, reply: None });
             self.send(conn, text).await?;
         }
+        if !self.opts.track_states {
+            // The owner keeps its own view of the states and reads them itself.
+            return Ok(Vec::new());
+        }
         let raw = self.call(conn, &Command::new("get_states")).await?;
         let states: Vec<State> = serde_json::from_str(raw.get()).map_err(HaError::Decode)?;
         let fresh: HashMap<String, State> = states

@@ -321,6 +321,18 @@ impl Runtime {
         &self.shared.scheduler
     }
 
+    /// Feeds one websocket text frame through the path events take after the socket (decode,
+    /// states view, routing, filters, mailboxes), as if Home Assistant had sent it on the
+    /// `state_changed` subscription. For benchmarks of that path without a network in between.
+    #[doc(hidden)]
+    pub fn inject_frame(&self, frame: &str) {
+        if let Ok(events) = crate::ha::decode_events(frame) {
+            for (_, event) in events {
+                deliver(&self.shared.states, &self.shared.bus, event);
+            }
+        }
+    }
+
     /// Whether every message put into an app mailbox so far has been handled.
     #[must_use]
     pub fn is_idle(&self) -> bool {
@@ -379,11 +391,17 @@ async fn forward_states(
     bus: Bus,
 ) {
     while let Some(event) = events.recv().await {
-        if let Some(change) = event.state_changed() {
-            states.apply(change);
-        }
-        bus.dispatch(&event);
+        deliver(&states, &bus, event);
     }
+}
+
+/// One event from Home Assistant: the states view first (so handlers see the new state), then
+/// the subscriptions.
+fn deliver(states: &States, bus: &Bus, event: crate::ha::Event) {
+    if let Some(change) = event.state_changed() {
+        states.apply(change);
+    }
+    bus.dispatch(event);
 }
 
 /// Subscribes at Home Assistant to each further event type apps ask for.
@@ -400,7 +418,7 @@ async fn subscribe_event_types(
                 let bus = bus.clone();
                 forwarders.push(tokio::spawn(async move {
                     while let Some(event) = sub.recv().await {
-                        bus.dispatch(&event);
+                        bus.dispatch(event);
                     }
                 }));
             }

@@ -64,7 +64,7 @@ struct Watcher {
 
 impl App for Watcher {
     type Config = WatchConfig;
-    type Message = StateChanged;
+    type Message = Arc<StateChanged>;
 
     async fn initialize(c: WatchConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
         let mut sub = ctx.bus().on_state_change(c.entities);
@@ -101,7 +101,7 @@ impl App for Watcher {
         &self.ctx
     }
 
-    async fn handle(&mut self, change: StateChanged) -> Result<(), BoxError> {
+    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
         let state = change
             .new_state
             .as_ref()
@@ -390,7 +390,7 @@ struct Faulty {
 
 impl App for Faulty {
     type Config = FaultyConfig;
-    type Message = StateChanged;
+    type Message = Arc<StateChanged>;
 
     async fn initialize(c: FaultyConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
         ctx.bus().on_state_change(&c.entity).send_with(|c| c);
@@ -401,8 +401,12 @@ impl App for Faulty {
         &self.ctx
     }
 
-    async fn handle(&mut self, change: StateChanged) -> Result<(), BoxError> {
-        let state = change.new_state.map(|s| s.state).unwrap_or_default();
+    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+        let state = change
+            .new_state
+            .as_ref()
+            .map(|s| s.state.clone())
+            .unwrap_or_default();
         if self.c.panic_on.as_deref() == Some(state.as_str()) {
             panic!("the app panics on {state}");
         }

@@ -40,6 +40,8 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpLis
                 () = shared.cancel.cancelled() => return,
                 res = l.accept() => {
                     if let Ok((stream, _)) = res {
+                        // As Home Assistant's server: no Nagle delay on small frames.
+                        let _ = stream.set_nodelay(true);
                         let shared = shared.clone();
                         tokio::spawn(async move { serve_client(shared, stream).await });
                     }

@@ -1,0 +1,375 @@
+//! Runtime benchmarks (issue 5), driven by `bench/runtime/run`:
+//!
+//! - `dispatch`: a recorded stream of `state_changed` frames through the whole path (decode,
+//!   states view, routing, filters, the app's handler) to 20 app instances, beside the bare
+//!   `serde_json` decode of the same frames.
+//! - `latency`: 1000 events/s from the fake Home Assistant to 20 instances over a real
+//!   websocket; p50/p99 from the frame leaving the fake to the handler starting.
+//! - `bare-states`: the resident size of a tokio program that only holds 5000 states (the
+//!   floor beside `hassette run`'s own size, which `bench/runtime/run` measures).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use hassette_core::app::{App, AppContext, AppRegistry, BoxError};
+use hassette_core::config::LoadOptions;
+use hassette_core::ha::{State, StateChanged};
+use hassette_core::runtime::{self, RunOptions, Runtime};
+use hassette_core::testing::FakeHomeAssistant;
+use serde::Deserialize;
+
+const INSTANCES: usize = 20;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match args.first().map(String::as_str) {
+        Some("dispatch") => tokio.block_on(dispatch(
+            args.get(1).and_then(|n| n.parse().ok()).unwrap_or(20_000),
+        )),
+        Some("latency") => tokio.block_on(latency(
+            args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5_000),
+        )),
+        Some("bare-states") => tokio.block_on(bare_states(5000)),
+        Some("startup") => tokio.block_on(startup(
+            args.get(1)
+                .map_or("target/release/hassette", String::as_str),
+            5000,
+        )),
+        _ => eprintln!(
+            "usage: runtime dispatch [N] | latency [N] | bare-states | startup HASSETTE_BIN"
+        ),
+    }
+}
+
+/// When each event of the latency run was sent, by sequence number.
+static SENT: OnceLock<Mutex<Vec<Instant>>> = OnceLock::new();
+/// Send-to-handler-start latency of every delivery (event × instance), in microseconds.
+static LATENCIES: OnceLock<Mutex<Vec<f64>>> = OnceLock::new();
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Deserialize)]
+struct BenchConfig {
+    entities: Vec<String>,
+    #[serde(default)]
+    latency: bool,
+}
+
+/// Subscribes to one entity (a glob for the dispatch run) and counts what it handles.
+struct BenchApp {
+    ctx: AppContext<Self>,
+    latency: bool,
+}
+
+impl App for BenchApp {
+    type Config = BenchConfig;
+    type Message = Arc<StateChanged>;
+
+    async fn initialize(c: BenchConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus()
+            .on_state_change(c.entities)
+            .send_with(|change| change);
+        Ok(Self {
+            ctx,
+            latency: c.latency,
+        })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+        if self.latency {
+            let now = Instant::now();
+            let seq = change
+                .new_state
+                .as_ref()
+                .and_then(|s| s.state.parse::<usize>().ok());
+            let sent = seq.and_then(|i| {
+                SENT.get_or_init(Mutex::default)
+                    .lock()
+                    .unwrap()
+                    .get(i)
+                    .copied()
+            });
+            if let Some(sent) = sent {
+                let us = now.saturating_duration_since(sent).as_secs_f64() * 1e6;
+                LATENCIES
+                    .get_or_init(Mutex::default)
+                    .lock()
+                    .unwrap()
+                    .push(us);
+            }
+        }
+        HANDLED.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+async fn start_runtime(
+    fake: &FakeHomeAssistant,
+    entities: impl Fn(usize) -> Vec<String>,
+    latency: bool,
+) -> (Runtime, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!(
+        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\nlog_level = \"WARN\"\n",
+        fake.base_url()
+    );
+    text.push_str("[hassette.apps.bench]\nclass_name = \"BenchApp\"\n");
+    for i in 0..INSTANCES {
+        let list = serde_json::to_string(&entities(i)).unwrap();
+        text.push_str(&format!(
+            "[[hassette.apps.bench.config]]\ninstance_name = \"b{i}\"\nentities = {list}\nlatency = {latency}\n"
+        ));
+    }
+    let file = dir.path().join("hassette.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut registry = AppRegistry::new();
+    registry.register::<BenchApp>();
+    let options = LoadOptions {
+        config_file: Some(file),
+        env: Some(Vec::new()),
+        ..LoadOptions::default()
+    };
+    let config = hassette_core::config::load(&options, &registry).unwrap();
+    let client = runtime::client_options(&config, fake.base_url(), fake.token());
+    let mut run = RunOptions::from_config(&config);
+    run.mailbox = 65_536;
+    let rt = Runtime::start(&config, &registry, client, run)
+        .await
+        .unwrap();
+    assert_eq!(rt.summary().started(), INSTANCES);
+    (rt, dir)
+}
+
+/// `state_changed` frames as Home Assistant sends them, for `n` events over 50 sensors.
+fn frames(n: usize) -> Vec<String> {
+    let template: State = serde_json::from_value(serde_json::json!({
+        "entity_id": "sensor.x", "state": "0",
+        "attributes": {"unit_of_measurement": "°C", "device_class": "temperature", "friendly_name": "Sensor", "state_class": "measurement"},
+        "last_changed": "2026-11-21T08:03:47.500823+00:00", "last_updated": "2026-11-21T08:03:47.500823+00:00",
+        "last_reported": "2026-11-21T08:03:47.500823+00:00",
+        "context": {"id": "01JDEMO000000000000000000C", "parent_id": null, "user_id": null}
+    }))
+    .unwrap();
+    (0..n)
+        .map(|i| {
+            let mut old = template.clone();
+            old.entity_id = format!("sensor.bench_{}", i % 50);
+            old.state = "previous".to_owned();
+            let mut new = old.clone();
+            new.state = format!("{i}");
+            let event = serde_json::json!({
+                "type": "event",
+                "event": {"event_type": "state_changed", "data": {"entity_id": old.entity_id, "old_state": old, "new_state": new},
+                          "origin": "LOCAL", "time_fired": "2026-11-21T08:03:47.500823+00:00",
+                          "context": {"id": "01JDEMO000000000000000000C", "parent_id": null, "user_id": null}},
+                "id": 5
+            });
+            event.to_string()
+        })
+        .collect()
+}
+
+async fn dispatch(n: usize) {
+    let frames = frames(n);
+    let bytes: usize = frames.iter().map(String::len).sum();
+    // The floor: the bare decode of the same frames.
+    let t0 = Instant::now();
+    for f in &frames {
+        std::hint::black_box(serde_json::from_slice::<serde_json::Value>(f.as_bytes()).unwrap());
+    }
+    let floor = t0.elapsed();
+
+    if let Err(e) = hassette_core::ha::decode_events(&frames[0]) {
+        panic!("the bench frames do not decode: {e}: {}", frames[0]);
+    }
+    // Fan-out 1: each instance watches its own sensors, so each event goes to one app.
+    // Fan-out 20: every instance watches every sensor (a glob), so each event goes to all 20.
+    for (label, fanout) in [("fanout_1", 1usize), ("fanout_20", INSTANCES)] {
+        let fake = FakeHomeAssistant::start().await.unwrap();
+        let entities = move |i: usize| -> Vec<String> {
+            if fanout == 1 {
+                (0..50)
+                    .filter(|s| s % INSTANCES == i)
+                    .map(|s| format!("sensor.bench_{s}"))
+                    .collect()
+            } else {
+                vec!["sensor.bench_*".to_owned()]
+            }
+        };
+        let (rt, _dir) = start_runtime(&fake, entities, false).await;
+        HANDLED.store(0, Ordering::SeqCst);
+        let expected = (n * fanout) as u64;
+        let t0 = Instant::now();
+        for f in &frames {
+            rt.inject_frame(f);
+        }
+        while HANDLED.load(Ordering::Relaxed) < expected {
+            tokio::task::yield_now().await;
+        }
+        let whole = t0.elapsed();
+        rt.shutdown().await;
+        #[allow(clippy::cast_precision_loss)]
+        let per_s = n as f64 / whole.as_secs_f64();
+        println!(
+            "{{\"bench\":\"dispatch\",\"case\":\"{label}\",\"events\":{n},\"instances\":{INSTANCES},\"bytes\":{bytes},\"decode_ms\":{:.1},\"whole_path_ms\":{:.1},\"ratio\":{:.2},\"events_per_s\":{per_s:.0}}}",
+            floor.as_secs_f64() * 1e3,
+            whole.as_secs_f64() * 1e3,
+            whole.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+}
+
+async fn latency(n: usize) {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("sensor.latency", "init", None);
+    let (rt, _dir) = start_runtime(&fake, |_| vec!["sensor.latency".to_owned()], true).await;
+    HANDLED.store(0, Ordering::SeqCst);
+    // 1000 events per second.
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    for seq in 0..n {
+        tick.tick().await;
+        SENT.get_or_init(Mutex::default)
+            .lock()
+            .unwrap()
+            .push(Instant::now());
+        fake.set_state("sensor.latency", &seq.to_string(), None);
+    }
+    let expected = (n * INSTANCES) as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while HANDLED.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    rt.shutdown().await;
+    let mut lat = LATENCIES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap()
+        .clone();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1));
+        lat.get(i).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "{{\"bench\":\"latency\",\"events\":{n},\"rate_per_s\":1000,\"instances\":{INSTANCES},\"handled\":{},\"p50_us\":{:.0},\"p99_us\":{:.0},\"max_us\":{:.0}}}",
+        HANDLED.load(Ordering::Relaxed),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+}
+
+/// `hassette run` (the real binary) against a fake with `n` entities and 20 app instances:
+/// the time from spawning the process to its "started" line, and its resident size then.
+async fn startup(bin: &str, n: usize) {
+    use tokio::io::AsyncBufReadExt;
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let frames = frames(1);
+    let v: serde_json::Value = serde_json::from_str(&frames[0]).unwrap();
+    let state: State = serde_json::from_value(v["event"]["data"]["new_state"].clone()).unwrap();
+    let mut states = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = state.clone();
+        s.entity_id = format!("sensor.bench_{i}");
+        states.push(s);
+    }
+    fake.replace_states(states);
+    let dir = tempfile::tempdir().unwrap();
+    let level = std::env::var("STARTUP_LOG_LEVEL").unwrap_or_else(|_| "INFO".to_owned());
+    let mut text = format!(
+        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\nlog_level = \"{level}\"\n",
+        fake.base_url()
+    );
+    text.push_str("[hassette.apps.lights]\nclass_name = \"MotionLight\"\n");
+    for i in 0..INSTANCES {
+        text.push_str(&format!(
+            "[[hassette.apps.lights.config]]\ninstance_name = \"l{i}\"\nsensor = \"sensor.bench_{i}\"\nlight = \"light.l{i}\"\n"
+        ));
+    }
+    let file = dir.path().join("hassette.toml");
+    std::fs::write(&file, text).unwrap();
+    let t0 = Instant::now();
+    let mut child = tokio::process::Command::new(bin)
+        .args(["run", "-c"])
+        .arg(&file)
+        .env("HASSETTE__TOKEN", fake.token().expose())
+        .stdout(std::process::Stdio::piped())
+        .stderr(match std::env::var_os("STARTUP_STDERR") {
+            Some(path) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),
+            None => std::process::Stdio::null(),
+        })
+        .spawn()
+        .expect("spawn hassette");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("app instance(s) started") {
+            break;
+        }
+    }
+    let started = t0.elapsed();
+    // Let startup's transient allocations settle before reading the resident size.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id().unwrap_or(0);
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .unwrap_or_default();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait().await;
+    println!(
+        "{{\"bench\":\"startup\",\"entities\":{n},\"instances\":{INSTANCES},\"startup_ms\":{:.1},\"rss_kib\":{rss}}}",
+        started.as_secs_f64() * 1e3
+    );
+}
+
+/// A tokio program that holds 5000 states and nothing else: the floor for memory.
+async fn bare_states(n: usize) {
+    let template = frames(1).remove(0);
+    let v: serde_json::Value = serde_json::from_str(&template).unwrap();
+    let state: State = serde_json::from_value(v["event"]["data"]["new_state"].clone()).unwrap();
+    let states: Vec<Arc<State>> = (0..n)
+        .map(|i| {
+            let mut s = state.clone();
+            s.entity_id = format!("sensor.bench_{i}");
+            Arc::new(s)
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .unwrap_or_default();
+    println!(
+        "{{\"bench\":\"bare-states\",\"states\":{},\"rss_kib\":{rss}}}",
+        states.len()
+    );
+}
