@@ -40,7 +40,11 @@ struct Hassette {
 
 impl Hassette {
     fn start(dir: &Path, config: &Path, token: &str, args: &[&str]) -> Self {
-        let mut cmd = Command::new(hassette_bin());
+        Self::start_bin(&hassette_bin(), dir, config, token, args)
+    }
+
+    fn start_bin(bin: &Path, dir: &Path, config: &Path, token: &str, args: &[&str]) -> Self {
+        let mut cmd = Command::new(bin);
         cmd.arg("run")
             .arg("-c")
             .arg(config)
@@ -122,9 +126,13 @@ impl Drop for Hassette {
 }
 
 fn write_config(dir: &Path, fake: &FakeHomeAssistant, apps: &str) -> PathBuf {
+    write_config_with(dir, fake, "", apps)
+}
+
+fn write_config_with(dir: &Path, fake: &FakeHomeAssistant, settings: &str, apps: &str) -> PathBuf {
     let path = dir.join("hassette.toml");
     let text = format!(
-        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\nlog_level = \"DEBUG\"\ncache_flush_interval = \"100ms\"\n\n{apps}",
+        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\nlog_level = \"DEBUG\"\ncache_flush_interval = \"100ms\"\n{settings}\n\n{apps}",
         fake.base_url()
     );
     std::fs::write(&path, text).unwrap();
@@ -400,4 +408,77 @@ async fn the_counter_survives_a_restart_and_sigterm_flushes_the_cache() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("key=guest:count"), "{text}");
     assert!(text.contains("cache incr"), "{text}");
+}
+
+/// A user's own binary (`tests/src/bin/test_apps.rs`): the CLI with apps that misbehave.
+fn test_apps_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hassette-test-apps"))
+}
+
+const DOOR_APP: &str = "[hassette.apps.doors]\nclass_name = \"DoorWatcher\"\nconfig = { doors = [\"binary_sensor.front_door\"] }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_app_is_isolated() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    fake.set_state("binary_sensor.front_door", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let apps = format!(
+        "{DOOR_APP}[hassette.apps.panicky]\nclass_name = \"Panicky\"\nconfig = {{ entity = \"input_boolean.guest_mode\" }}\n"
+    );
+    let config = write_config(dir.path(), &fake, &apps);
+    let mut h = Hassette::start_bin(
+        &test_apps_bin(),
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &[],
+    );
+    h.wait_for("2 app instance(s) started, 0 failed");
+    fake.set_state("input_boolean.guest_mode", "on", None);
+    let line = h.wait_for("handler panicked");
+    assert!(line.contains("panicky/Panicky.0"), "{line}");
+    assert!(line.contains("Panicky was told to panic"), "{line}");
+    fake.set_state("binary_sensor.front_door", "on", None);
+    h.wait_for("doors/DoorWatcher.0: door opened");
+    // The stopped instance sees nothing more; the process carries on and stops cleanly.
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    fake.set_state("binary_sensor.front_door", "off", None);
+    h.wait_for("door closed");
+    assert!(!h.seen.iter().any(|l| l.contains("panicky saw a change")));
+    assert_eq!(h.sigterm(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_app_does_not_delay_another() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("binary_sensor.front_door", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let apps = format!(
+        "{DOOR_APP}[hassette.apps.slow]\nclass_name = \"Sluggish\"\nconfig = {{ entity = \"sensor.outside_temperature\" }}\n"
+    );
+    let config = write_config_with(dir.path(), &fake, "app_shutdown_timeout = \"1s\"", &apps);
+    let mut h = Hassette::start_bin(
+        &test_apps_bin(),
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &[],
+    );
+    h.wait_for("2 app instance(s) started, 0 failed");
+    for t in ["10.0", "10.5", "11.0"] {
+        fake.set_state("sensor.outside_temperature", t, None);
+    }
+    // The sluggish app is busy for ten seconds per change; the door watcher is not held up.
+    fake.set_state("binary_sensor.front_door", "on", None);
+    h.wait_for("door opened");
+    assert!(
+        !h.seen
+            .iter()
+            .any(|l| l.contains("sluggish finally handled")),
+        "{}",
+        h.seen.join("\n")
+    );
+    // Shutdown does not wait out the slow handler for ever.
+    assert_eq!(h.sigterm(), Some(0));
 }

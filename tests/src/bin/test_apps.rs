@@ -1,0 +1,72 @@
+//! A user's own binary, as the README describes it: the whole `hassette` CLI with apps of its
+//! own. The end-to-end tests use it for apps that misbehave on purpose.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::ha::StateChanged;
+use serde::Deserialize;
+
+/// The config of both test apps: the entity to follow.
+#[derive(Debug, Deserialize)]
+struct Config {
+    entity: String,
+}
+
+/// Panics when its entity turns on.
+struct Panicky {
+    ctx: AppContext<Self>,
+}
+
+impl App for Panicky {
+    type Config = Config;
+    type Message = Arc<StateChanged>;
+
+    async fn initialize(config: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on_state_change(&config.entity).send_with(|c| c);
+        Ok(Self { ctx })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+        let state = change.new_state.as_ref().map_or("", |s| s.state.as_str());
+        assert!(state != "on", "Panicky was told to panic");
+        tracing::info!(state, "panicky saw a change");
+        Ok(())
+    }
+}
+
+/// Takes ten seconds over every change.
+struct Sluggish {
+    ctx: AppContext<Self>,
+}
+
+impl App for Sluggish {
+    type Config = Config;
+    type Message = Arc<StateChanged>;
+
+    async fn initialize(config: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on_state_change(&config.entity).send_with(|c| c);
+        Ok(Self { ctx })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, _: Arc<StateChanged>) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tracing::info!("sluggish finally handled a change");
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let mut apps = apps_example::registry();
+    apps.register::<Panicky>().register::<Sluggish>();
+    hassette_cli::main(apps)
+}
