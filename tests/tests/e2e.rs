@@ -31,6 +31,17 @@ fn hassette_bin() -> PathBuf {
     bin
 }
 
+/// A command for `bin`, without the developer's own `HASSETTE__*` settings.
+fn clean_command(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HASSETTE__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 /// A `hassette run` process; its stdout and stderr lines arrive on a channel.
 struct Hassette {
     child: Child,
@@ -44,19 +55,19 @@ impl Hassette {
     }
 
     fn start_bin(bin: &Path, dir: &Path, config: &Path, token: &str, args: &[&str]) -> Self {
-        let mut cmd = Command::new(bin);
+        let mut cmd = clean_command(bin);
         cmd.arg("run")
             .arg("-c")
             .arg(config)
             .args(args)
             .current_dir(dir);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("HASSETTE__") {
-                cmd.env_remove(key);
-            }
-        }
+        cmd.env("HASSETTE__TOKEN", token);
+        Self::spawn(cmd)
+    }
+
+    /// Spawns `cmd` with its stdout and stderr lines going to the channel.
+    fn spawn(mut cmd: Command) -> Self {
         let mut child = cmd
-            .env("HASSETTE__TOKEN", token)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -95,6 +106,15 @@ impl Hassette {
             "no line with {text:?}; output so far:\n{}",
             self.seen.join("\n")
         );
+    }
+
+    /// Like [`Hassette::wait_for`], but also satisfied by a line already seen (stdout and stderr
+    /// arrive on separate threads, so their relative order is not fixed).
+    fn wait_seen(&mut self, text: &str) -> String {
+        match self.seen.iter().find(|l| l.contains(text)) {
+            Some(line) => line.clone(),
+            None => self.wait_for(text),
+        }
     }
 
     fn sigterm(&mut self) -> Option<i32> {
@@ -245,39 +265,13 @@ async fn a_rejected_token_is_one_clear_error_and_exit_1() {
 async fn the_demo_runs_with_no_home_assistant() {
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hassette.toml.example");
-    let mut cmd = Command::new(hassette_bin());
+    let mut cmd = clean_command(&hassette_bin());
     cmd.args(["run", "--demo", "-c"])
         .arg(&example)
         .args(["--data-dir"])
         .arg(dir.path())
         .current_dir(dir.path());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("HASSETTE__") {
-            cmd.env_remove(key);
-        }
-    }
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = mpsc::channel();
-    let mut h = Hassette {
-        child,
-        lines,
-        seen: Vec::new(),
-    };
-    for stream in [
-        Box::new(h.child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(h.child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
+    let mut h = Hassette::spawn(cmd);
     h.wait_for("app instance(s) started, 0 failed");
     // The demo's motion sensor trips every few seconds; the example motion light follows it.
     h.wait_for("motion: light on");
@@ -383,7 +377,8 @@ async fn the_counter_survives_a_restart_and_sigterm_flushes_the_cache() {
 
     // A second run reads the counts back: each instance its own key in the shared cache.
     let mut h = Hassette::start(dir.path(), &config, token.expose(), &[]);
-    h.wait_for("counters/guest: counter restored entity=input_boolean.guest_mode count=3");
+    h.wait_for("2 app instance(s) started");
+    h.wait_seen("counters/guest: counter restored entity=input_boolean.guest_mode count=3");
     fake.set_state("input_boolean.guest_mode", "on", None);
     h.wait_for("counters/guest: counted count=4");
     assert!(

@@ -22,6 +22,36 @@ pub(crate) struct Target<M> {
     pub(crate) sink: Sink<M>,
 }
 
+impl<M> Target<M> {
+    fn subscribe(self, matcher: Matcher, timing: Timing, deliver: Deliver) -> SubscriptionHandle {
+        self.bus
+            .add(self.owner, self.owner_name, matcher, timing, deliver)
+    }
+}
+
+/// The timing setters both builders share: debounce, throttle, once.
+macro_rules! timing_setters {
+    ($what:literal) => {
+        #[doc = concat!("Fire once a burst of ", $what, " has been quiet this long, with the last one.")]
+        pub fn debounce(mut self, quiet: Duration) -> Self {
+            self.timing.debounce = Some(quiet);
+            self
+        }
+
+        #[doc = concat!("Fire at most once per `period`; ", $what, " in between are skipped.")]
+        pub fn throttle(mut self, period: Duration) -> Self {
+            self.timing.throttle = Some(period);
+            self
+        }
+
+        /// Fire once, then cancel.
+        pub fn once(mut self) -> Self {
+            self.timing.once = true;
+            self
+        }
+    };
+}
+
 /// A subscription to state changes, being built. Finish it with [`send`](Self::send) or
 /// [`send_with`](Self::send_with).
 ///
@@ -89,23 +119,7 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
         self
     }
 
-    /// Fire once a burst of changes has been quiet this long, with the last change.
-    pub fn debounce(mut self, quiet: Duration) -> Self {
-        self.timing.debounce = Some(quiet);
-        self
-    }
-
-    /// Fire at most once per `period`; changes in between are skipped.
-    pub fn throttle(mut self, period: Duration) -> Self {
-        self.timing.throttle = Some(period);
-        self
-    }
-
-    /// Fire once, then cancel.
-    pub fn once(mut self) -> Self {
-        self.timing.once = true;
-        self
-    }
+    timing_setters!("changes");
 
     /// Delivers `message` (cloned) for every matching change.
     pub fn send(self, message: M) -> SubscriptionHandle
@@ -122,15 +136,10 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
         self,
         make: impl Fn(Arc<StateChanged>) -> M + Send + Sync + 'static,
     ) -> SubscriptionHandle {
-        let sink = self.target.sink;
+        let sink = Arc::clone(&self.target.sink);
         let deliver = Deliver::State(Box::new(move |change| sink(make(change))));
-        self.target.bus.add(
-            self.target.owner,
-            self.target.owner_name,
-            Matcher::State(self.filter),
-            self.timing,
-            deliver,
-        )
+        self.target
+            .subscribe(Matcher::State(self.filter), self.timing, deliver)
     }
 }
 
@@ -169,23 +178,7 @@ impl<M: Send + 'static> EventSubscriptionBuilder<M> {
         self
     }
 
-    /// Fire once a burst of events has been quiet this long, with the last event.
-    pub fn debounce(mut self, quiet: Duration) -> Self {
-        self.timing.debounce = Some(quiet);
-        self
-    }
-
-    /// Fire at most once per `period`.
-    pub fn throttle(mut self, period: Duration) -> Self {
-        self.timing.throttle = Some(period);
-        self
-    }
-
-    /// Fire once, then cancel.
-    pub fn once(mut self) -> Self {
-        self.timing.once = true;
-        self
-    }
+    timing_setters!("events");
 
     /// Delivers `message` (cloned) for every matching event.
     pub fn send(self, message: M) -> SubscriptionHandle
@@ -200,14 +193,9 @@ impl<M: Send + 'static> EventSubscriptionBuilder<M> {
         self,
         make: impl Fn(Event) -> M + Send + Sync + 'static,
     ) -> SubscriptionHandle {
-        let sink = self.target.sink;
+        let sink = Arc::clone(&self.target.sink);
         let deliver = Deliver::Event(Box::new(move |event| sink(make(event))));
-        self.target.bus.add(
-            self.target.owner,
-            self.target.owner_name,
-            Matcher::Event(self.filter),
-            self.timing,
-            deliver,
-        )
+        self.target
+            .subscribe(Matcher::Event(self.filter), self.timing, deliver)
     }
 }
