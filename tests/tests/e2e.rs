@@ -477,3 +477,40 @@ async fn a_slow_app_does_not_delay_another() {
     // Shutdown does not wait out the slow handler for ever.
     assert_eq!(h.sigterm(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_hassette_on_the_same_data_dir_gets_a_clear_cache_error() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    fake.set_state("switch.coffee_maker", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &fake, COUNTER_APP);
+    let token = fake.token();
+    let mut first = Hassette::start(dir.path(), &config, token.expose(), &[]);
+    first.wait_for("2 app instance(s) started, 0 failed");
+    fake.set_state("input_boolean.guest_mode", "on", None);
+    first.wait_for("counters/guest: counted count=1");
+
+    let mut second = Hassette::start(dir.path(), &config, token.expose(), &[]);
+    let summary = second.wait_for("app instance(s) started");
+    assert!(
+        summary.contains("0 app instance(s) started, 2 failed"),
+        "{summary}"
+    );
+    let failure = second.wait_for("failed: counters/");
+    assert!(failure.contains("another process"), "{failure}");
+    assert!(failure.contains("Counter/cache"), "{failure}");
+    assert_eq!(second.sigterm(), Some(0));
+
+    // The first is unharmed and its data intact.
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    fake.set_state("input_boolean.guest_mode", "on", None);
+    first.wait_for("counters/guest: counted count=2");
+    assert_eq!(first.sigterm(), Some(0));
+    let cache = hassette_core::cache::Cache::open(hassette_core::cache::CacheOptions::new(
+        dir.path().join("data/Counter/cache"),
+        "Counter",
+    ))
+    .unwrap();
+    assert_eq!(cache.get::<i64>("guest:count").unwrap(), Some(2));
+}
