@@ -533,6 +533,12 @@ impl<T> Subscription<T> {
         self.rx.try_recv().ok()
     }
 
+    /// Whether nothing is queued right now.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
     /// How many items were dropped because this subscription's queue was full.
     #[must_use]
     pub fn dropped(&self) -> u64 {

@@ -204,6 +204,7 @@ impl Runtime {
             activity,
         };
         let mut background = vec![tokio::spawn(forward_states(
+            client.clone(),
             state_events,
             states.clone(),
             bus.clone(),
@@ -385,13 +386,31 @@ impl Runtime {
 
 /// Every `state_changed` event: update the states view, then dispatch to subscriptions (so
 /// handlers see the new state).
+///
+/// If a flood overran the subscription's queue, some changes were dropped (counted and logged
+/// by the client); once the queue has drained, the states are read again so the view is
+/// current, whatever was lost.
 async fn forward_states(
+    client: Client,
     mut events: crate::ha::Subscription<crate::ha::Event>,
     states: States,
     bus: Bus,
 ) {
+    let mut dropped = events.dropped();
     while let Some(event) = events.recv().await {
         deliver(&states, &bus, event);
+        if events.dropped() != dropped && events.is_empty() {
+            let lost = events.dropped() - dropped;
+            dropped = events.dropped();
+            tracing::warn!(
+                lost,
+                "state changes were dropped in a flood: reading every state again"
+            );
+            match client.get_states().await {
+                Ok(fresh) => states.replace_all(fresh),
+                Err(e) => tracing::error!(error = %e, "cannot read the states again"),
+            }
+        }
     }
 }
 

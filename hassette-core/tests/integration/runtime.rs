@@ -25,6 +25,16 @@ fn record(tag: &str, what: impl Into<String>) {
         .push(what.into());
 }
 
+/// The last record of a tag and how many there are, without copying them all.
+fn last_seen(tag: &str) -> (Option<String>, usize) {
+    let seen = SEEN.lock().unwrap();
+    let list = seen.as_ref().and_then(|m| m.get(tag));
+    (
+        list.and_then(|l| l.last().cloned()),
+        list.map_or(0, Vec::len),
+    )
+}
+
 fn seen(tag: &str) -> Vec<String> {
     SEEN.lock()
         .unwrap()
@@ -583,4 +593,65 @@ async fn after_a_reconnect_apps_hear_what_changed_while_away() {
     assert_eq!(seen("reconnect"), ["light.kitchen=on"]);
     assert_eq!(h.states().state("light.kitchen").as_deref(), Some("on"));
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_flood_with_a_slow_app_stays_bounded() {
+    let (fake, runtime, _dir) = faulty_runtime(
+        r#"
+[hassette.apps.slow]
+class_name = "Faulty"
+config = { tag = "flood-slow", entity = "sensor.flood", slow_ms = 60000 }
+[hassette.apps.quick]
+class_name = "Faulty"
+[[hassette.apps.quick.config]]
+instance_name = "q"
+tag = "flood-quick"
+entity = "sensor.flood"
+"#,
+    )
+    .await;
+    const N: usize = 100_000;
+    let before = runtime.bus().dispatched();
+    for i in 0..N {
+        fake.set_state("sensor.flood", &i.to_string(), None);
+        // The fake's own queue to its connections holds 4096 events: keep within it, so that
+        // every event is sent (as fast as the fake can send).
+        if i % 2000 == 1999 {
+            let sent = i as u64 + 1;
+            eventually("the runtime to keep up with the fake", || {
+                runtime.bus().dispatched() - before + runtime.client().dropped_events() + 2000
+                    >= sent
+            })
+            .await;
+        }
+    }
+    // Everything that reached the runtime was dispatched: the socket reader never waited on
+    // the slow app.
+    eventually("the flood to be dispatched", || {
+        runtime.bus().dispatched() - before + runtime.client().dropped_events() >= N as u64
+    })
+    .await;
+    // The slow app's mailbox is bounded: what did not fit was dropped and counted.
+    let dropped = runtime.bus().dropped();
+    assert!(dropped > 0 && dropped <= N as u64, "dropped {dropped}");
+    // The quick app handled everything it was given, up to the last change.
+    // After the flood the states view is current, even where changes were dropped.
+    let last = (N - 1).to_string();
+    eventually("the states view to show the last change", || {
+        runtime.states().state("sensor.flood").as_deref() == Some(&*last)
+    })
+    .await;
+    // The quick app handled every change that reached the bus; only the slow one lost any.
+    let dispatched = runtime.bus().dispatched() - before;
+    eventually("the quick app to handle every dispatched change", || {
+        last_seen("flood-quick").1 as u64 == dispatched
+    })
+    .await;
+    assert_eq!(last_seen("flood-slow").1, 0);
+    eprintln!(
+        "flood: {N} events, {} dropped before the bus (states re-read), {dispatched} dispatched, all handled by the quick app, {dropped} dropped for the slow app",
+        runtime.client().dropped_events()
+    );
+    runtime.shutdown().await;
 }
