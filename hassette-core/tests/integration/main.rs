@@ -4,6 +4,7 @@
 
 mod cache;
 mod config;
+mod generated;
 mod ha;
 mod logging;
 mod runtime;
