@@ -146,13 +146,13 @@ impl Drop for Hassette {
 }
 
 fn write_config(dir: &Path, fake: &FakeHomeAssistant, apps: &str) -> PathBuf {
-    write_config_with(dir, fake, "", apps)
+    write_config_with(dir, fake, "log_level = \"DEBUG\"", apps)
 }
 
 fn write_config_with(dir: &Path, fake: &FakeHomeAssistant, settings: &str, apps: &str) -> PathBuf {
     let path = dir.join("hassette.toml");
     let text = format!(
-        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\nlog_level = \"DEBUG\"\ncache_flush_interval = \"100ms\"\n{settings}\n\n{apps}",
+        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\ncache_flush_interval = \"100ms\"\n{settings}\n\n{apps}",
         fake.base_url()
     );
     std::fs::write(&path, text).unwrap();
@@ -513,4 +513,66 @@ async fn a_second_hassette_on_the_same_data_dir_gets_a_clear_cache_error() {
     ))
     .unwrap();
     assert_eq!(cache.get::<i64>("guest:count").unwrap(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_heavy_cache_writes_loses_nothing_completed() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        dir.path(),
+        &fake,
+        "log_level = \"INFO\"",
+        "[hassette.apps.writer]\nclass_name = \"Writer\"\nconfig = {}\n",
+    );
+    let mut rng = fastrand::Rng::with_seed(20);
+    let mut acknowledged = 0u64;
+    for round in 0..20 {
+        let mut h = Hassette::start_bin(
+            &test_apps_bin(),
+            dir.path(),
+            &config,
+            fake.token().expose(),
+            &[],
+        );
+        h.wait_for("1 app instance(s) started, 0 failed");
+        h.wait_for("written");
+        std::thread::sleep(Duration::from_millis(rng.u64(10..200)));
+        h.child.kill().unwrap(); // SIGKILL
+        h.child.wait().unwrap();
+        while let Ok(line) = h.lines.recv_timeout(Duration::from_millis(50)) {
+            h.seen.push(line);
+        }
+        // The last batch the app reported as written before it died.
+        let reported = h
+            .seen
+            .iter()
+            .filter(|l| l.contains("written"))
+            .filter_map(|l| l.rsplit("next=").next()?.trim().parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            reported >= acknowledged,
+            "round {round}: numbering went back"
+        );
+        acknowledged = reported;
+        let cache = hassette_core::cache::Cache::open(hassette_core::cache::CacheOptions::new(
+            dir.path().join("data/Writer/cache"),
+            "Writer",
+        ))
+        .unwrap_or_else(|e| panic!("round {round}: the cache does not open after SIGKILL: {e}"));
+        for k in 0..acknowledged {
+            assert_eq!(
+                cache.get::<u64>(&format!("k{k}")).unwrap(),
+                Some(k),
+                "round {round}: k{k} lost"
+            );
+        }
+        cache.close().unwrap();
+    }
+    assert!(
+        acknowledged > 1000,
+        "only {acknowledged} writes in 20 rounds"
+    );
+    eprintln!("20 SIGKILLs: {acknowledged} acknowledged writes, none lost");
 }

@@ -65,8 +65,50 @@ impl App for Sluggish {
     }
 }
 
+/// Writes numbered keys into its cache as fast as a 1 ms timer allows, and says how far it
+/// got after each batch: the kill test checks that every key it reported is there.
+struct Writer {
+    ctx: AppContext<Self>,
+    next: u64,
+}
+
+/// A batch is due.
+#[derive(Clone, Debug)]
+struct Batch;
+
+impl App for Writer {
+    type Config = WriterConfig;
+    type Message = Batch;
+
+    async fn initialize(_: WriterConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        let next = ctx.cache().get_or("next", 0u64)?;
+        ctx.scheduler().run_every(Duration::from_millis(1), Batch)?;
+        Ok(Self { ctx, next })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, _: Batch) -> Result<(), BoxError> {
+        for _ in 0..50 {
+            self.cache().set(&format!("k{}", self.next), &self.next)?;
+            self.next += 1;
+        }
+        self.cache().set("next", &self.next)?;
+        tracing::info!(next = self.next, "written");
+        Ok(())
+    }
+}
+
+/// [`Writer`] needs no settings.
+#[derive(Debug, Deserialize)]
+struct WriterConfig {}
+
 fn main() -> std::process::ExitCode {
     let mut apps = apps_example::registry();
-    apps.register::<Panicky>().register::<Sluggish>();
+    apps.register::<Panicky>()
+        .register::<Sluggish>()
+        .register::<Writer>();
     hassette_cli::main(apps)
 }
