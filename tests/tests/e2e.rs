@@ -576,3 +576,49 @@ async fn sigkill_during_heavy_cache_writes_loses_nothing_completed() {
     );
     eprintln!("20 SIGKILLs: {acknowledged} acknowledged writes, none lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_truncated_and_empty_cache_files_are_quarantined_and_the_app_runs() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &fake, "log_level = \"INFO\"", COUNTER_APP);
+    let cache_dir = dir.path().join("data/Counter/cache");
+    let mut rng = fastrand::Rng::with_seed(4);
+    let garbage: Vec<u8> = (0..65536).map(|_| rng.u8(..)).collect();
+    for (what, bytes) in [
+        ("random bytes", garbage.clone()),
+        ("truncated", garbage[..1000].to_vec()),
+        ("empty", Vec::new()),
+    ] {
+        std::fs::create_dir_all(&cache_dir).unwrap();
+        for entry in std::fs::read_dir(&cache_dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().contains(".corrupt-") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        std::fs::write(cache_dir.join("cache.redb"), &bytes).unwrap();
+        fake.set_state("input_boolean.guest_mode", "off", None);
+        let mut h = Hassette::start(dir.path(), &config, fake.token().expose(), &[]);
+        h.wait_for("2 app instance(s) started, 0 failed");
+        let error = h.wait_seen(".corrupt-");
+        assert!(
+            error.contains("ERROR") && error.contains("cache.redb"),
+            "{what}: {error}"
+        );
+        fake.set_state("input_boolean.guest_mode", "on", None);
+        h.wait_for("counters/guest: counted count=1");
+        assert_eq!(h.sigterm(), Some(0), "{what}");
+    }
+    let quarantined = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".corrupt-")
+        })
+        .count();
+    assert_eq!(quarantined, 3, "each corrupt file is kept aside");
+}
