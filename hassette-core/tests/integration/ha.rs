@@ -8,6 +8,7 @@
 mod client;
 mod fake;
 mod reconnect;
+mod tls;
 
 use std::future::Future;
 use std::time::Duration;
