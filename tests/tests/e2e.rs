@@ -622,3 +622,29 @@ async fn corrupt_truncated_and_empty_cache_files_are_quarantined_and_the_app_run
         .count();
     assert_eq!(quarantined, 3, "each corrupt file is kept aside");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.slow]\nclass_name = \"Sluggish\"\nconfig = { entity = \"sensor.outside_temperature\" }\n";
+    let config = write_config_with(dir.path(), &fake, "app_shutdown_timeout = \"60s\"", apps);
+    let mut h = Hassette::start_bin(
+        &test_apps_bin(),
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &[],
+    );
+    h.wait_for("1 app instance(s) started");
+    // The app is busy for ten seconds: an orderly shutdown would wait for it.
+    fake.set_state("sensor.outside_temperature", "30.0", None);
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = h.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    h.wait_for("signal received: shutting down");
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    // 130 comes only from the second-signal path; an orderly exit would be 0, after the wait.
+    let status = h.child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+}
