@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use hassette_core::testing::FakeHomeAssistant;
 
+// Against a real Home Assistant (with HASSETTE_REAL_HA=1): one test binary, so not tests/real_ha.rs.
+#[path = "e2e/real_ha.rs"]
+mod real_ha;
+
 /// The `hassette` binary of this workspace, built if `cargo test` did not build it already.
 fn hassette_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -34,7 +38,7 @@ fn hassette_bin() -> PathBuf {
 /// A `hassette run` process; its stdout and stderr lines arrive on a channel.
 struct Hassette {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    lines: mpsc::Receiver<(Instant, String)>,
     seen: Vec<String>,
 }
 
@@ -55,8 +59,14 @@ impl Hassette {
                 cmd.env_remove(key);
             }
         }
+        cmd.env("HASSETTE__TOKEN", token);
+        Self::spawn(cmd)
+    }
+
+    /// Spawns `cmd`; its stdout and stderr lines arrive on the channel, each with the instant
+    /// it was read.
+    fn spawn(mut cmd: Command) -> Self {
         let mut child = cmd
-            .env("HASSETTE__TOKEN", token)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -69,7 +79,7 @@ impl Hassette {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
+                    let _ = tx.send((Instant::now(), line));
                 }
             });
         }
@@ -82,12 +92,18 @@ impl Hassette {
 
     /// Waits for an output line containing `text` (a hang guard of 20 s, not a timing check).
     fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(text, Duration::from_secs(20)).1
+    }
+
+    /// Waits up to `limit` for an output line containing `text`; returns it with the instant it
+    /// was read.
+    fn wait_for_within(&mut self, text: &str, limit: Duration) -> (Instant, String) {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+            if let Ok((at, line)) = self.lines.recv_timeout(Duration::from_millis(100)) {
                 self.seen.push(line.clone());
                 if line.contains(text) {
-                    return line;
+                    return (at, line);
                 }
             }
         }
@@ -103,7 +119,7 @@ impl Hassette {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
+                while let Ok((_, line)) = self.lines.recv_timeout(Duration::from_millis(50)) {
                     self.seen.push(line);
                 }
                 return status.code();
@@ -120,6 +136,12 @@ impl Hassette {
 
 impl Drop for Hassette {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            while let Ok((_, line)) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            eprintln!("--- hassette's output:\n{}", self.seen.join("\n"));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -256,28 +278,7 @@ async fn the_demo_runs_with_no_home_assistant() {
             cmd.env_remove(key);
         }
     }
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = mpsc::channel();
-    let mut h = Hassette {
-        child,
-        lines,
-        seen: Vec::new(),
-    };
-    for stream in [
-        Box::new(h.child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(h.child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
+    let mut h = Hassette::spawn(cmd);
     h.wait_for("app instance(s) started, 0 failed");
     // The demo's motion sensor trips every few seconds; the example motion light follows it.
     h.wait_for("motion: light on");
