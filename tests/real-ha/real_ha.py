@@ -142,6 +142,15 @@ def install(args):
     if installed(venv):
         log(f"{venv} is complete; reusing it")
         return
+    if sys.version_info[:2] != (3, 11):
+        die(
+            f"requirements.txt pins Home Assistant 2024.3.3 for CPython 3.11; this is "
+            f"{sys.version.split()[0]} ({sys.executable}). Run this script with python3.11."
+        )
+    try:
+        import ensurepip  # noqa: F401  (Debian splits it out: apt-get install python3-venv)
+    except ImportError:
+        die("python3 has no venv/ensurepip: apt-get install python3-venv")
     t0 = time.monotonic()
     if venv.exists():
         log(f"{venv} is incomplete or stale; recreating it")
