@@ -113,6 +113,14 @@ impl Hassette {
         );
     }
 
+    /// Waits for a line with `text` unless one was seen already (stdout and stderr are two
+    /// pipes: their lines can arrive in either order).
+    fn seen_or_wait_for(&mut self, text: &str) {
+        if !self.seen.iter().any(|l| l.contains(text)) {
+            self.wait_for(text);
+        }
+    }
+
     fn sigterm(&mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -384,7 +392,9 @@ async fn the_counter_survives_a_restart_and_sigterm_flushes_the_cache() {
 
     // A second run reads the counts back: each instance its own key in the shared cache.
     let mut h = Hassette::start(dir.path(), &config, token.expose(), &[]);
-    h.wait_for("counters/guest: counter restored entity=input_boolean.guest_mode count=3");
+    // Not before the apps have started: a change before the app subscribed is not counted.
+    h.wait_for("2 app instance(s) started");
+    h.seen_or_wait_for("counters/guest: counter restored entity=input_boolean.guest_mode count=3");
     fake.set_state("input_boolean.guest_mode", "on", None);
     h.wait_for("counters/guest: counted count=4");
     assert!(

@@ -220,14 +220,6 @@ fn hassette_log(dir: &Path, config: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Waits for a line with `text` unless one was already seen (stdout and stderr are two pipes:
-/// their lines can arrive in either order).
-fn seen_or_wait(h: &mut Hassette, text: &str) {
-    if !h.seen.iter().any(|l| l.contains(text)) {
-        h.wait_for(text);
-    }
-}
-
 fn motion_app(off_after_secs: u64) -> String {
     format!(
         "[hassette.apps.hallway_light]\nclass_name = \"MotionLight\"\n\
@@ -279,8 +271,7 @@ fn real_ha_the_counter_survives_a_restart_and_sigterm_flushes_the_cache() {
 
     let mut h = Hassette::start(dir.path(), &config, &ha.token, &[]);
     h.wait_for("1 app instance(s) started, 0 failed");
-    seen_or_wait(
-        &mut h,
+    h.seen_or_wait_for(
         "counters/switch: counter restored entity=input_boolean.test_switch count=0",
     );
     for n in 1..=3 {
@@ -292,8 +283,7 @@ fn real_ha_the_counter_survives_a_restart_and_sigterm_flushes_the_cache() {
 
     let mut h = Hassette::start(dir.path(), &config, &ha.token, &[]);
     h.wait_for("1 app instance(s) started, 0 failed");
-    seen_or_wait(
-        &mut h,
+    h.seen_or_wait_for(
         "counters/switch: counter restored entity=input_boolean.test_switch count=3",
     );
     ha.call("input_boolean.turn_on", "input_boolean.test_switch");
