@@ -11,6 +11,7 @@
                                        mode is a failed start), then writes DIR/connection.json
                                        {"base_url", "token", "pid", "port", "start_secs"} and
                                        prints it. Home Assistant keeps running in the background.
+                                       --watch-pid PID: also stop it when PID is gone
     real_ha.py stop --config DIR       SIGTERM the instance (its pid is in DIR/hass.pid), wait
                                        for it to exit (SIGKILL after 30 s)
 
@@ -367,6 +368,8 @@ def start(args):
     tmp.write_text(json.dumps(conn, indent=2) + "\n")
     os.chmod(tmp, 0o600)
     tmp.replace(conn_path)
+    if args.watch_pid:
+        start_watchdog(config, args.watch_pid)
     log(f"Home Assistant RUNNING at {base_url} (pid {proc.pid}) in {conn['start_secs']:.2f} s")
     print(json.dumps(conn), flush=True)
 
@@ -393,6 +396,32 @@ def stop_pid(pid, timeout=30.0):
         pass
 
 
+def start_watchdog(config, watch_pid):
+    """A detached process that stops this Home Assistant when `watch_pid` (the test process)
+    is gone, so that a killed test run leaves nothing behind. One per configuration dir."""
+    pid_file = config / "watchdog.pid"
+    if pid_file.exists() and alive(int(pid_file.read_text())):
+        return
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "watch", "--config", str(config), "--pid", str(watch_pid)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pid_file.write_text(f"{proc.pid}\n")
+
+
+def watch(args):
+    config = Path(args.config).resolve()
+    while alive(args.pid) and config.exists():
+        time.sleep(0.5)
+    pid_file = config / "hass.pid"
+    if pid_file.exists():
+        stop_pid(int(pid_file.read_text()))
+        pid_file.unlink(missing_ok=True)
+
+
 def stop(args):
     config = Path(args.config).resolve()
     pid_file = config / "hass.pid"
@@ -416,10 +445,14 @@ def main():
     s.add_argument("--port", type=int, help="on first use: the port (default: a free one)")
     s.add_argument("--no-demo", action="store_true", help="on first use: leave out the demo entities")
     s.add_argument("--timeout", type=float, default=60.0, help="seconds to reach RUNNING")
+    s.add_argument("--watch-pid", type=int, help="stop Home Assistant when this process is gone")
     t = sub.add_parser("stop")
     t.add_argument("--config", required=True)
+    w = sub.add_parser("watch", help=argparse.SUPPRESS)
+    w.add_argument("--config", required=True)
+    w.add_argument("--pid", type=int, required=True)
     args = p.parse_args()
-    {"install": install, "start": start, "stop": stop}[args.cmd](args)
+    {"install": install, "start": start, "stop": stop, "watch": watch}[args.cmd](args)
 
 
 if __name__ == "__main__":

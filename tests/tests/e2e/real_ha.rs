@@ -62,13 +62,16 @@ impl RealHa {
     }
 
     fn script(&self, command: &str) -> Output {
-        Command::new("python3")
-            .arg(script())
+        let mut cmd = Command::new("python3");
+        cmd.arg(script())
             .arg(command)
             .arg("--config")
-            .arg(self.config.path())
-            .output()
-            .unwrap()
+            .arg(self.config.path());
+        if command == "start" {
+            // Stopped even if this test process is killed before its drop runs.
+            cmd.arg("--watch-pid").arg(std::process::id().to_string());
+        }
+        cmd.output().unwrap()
     }
 
     /// Starts Home Assistant (again: same port, same token) and waits until it is RUNNING;
