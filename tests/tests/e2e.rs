@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use hassette_core::testing::FakeHomeAssistant;
 
+// Against a real Home Assistant (with HASSETTE_REAL_HA=1): one test binary, so not tests/real_ha.rs.
+#[path = "e2e/real_ha.rs"]
+mod real_ha;
+
 /// The `hassette` binary of this workspace, built if `cargo test` did not build it already.
 fn hassette_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -45,7 +49,7 @@ fn clean_command(bin: &Path) -> Command {
 /// A `hassette run` process; its stdout and stderr lines arrive on a channel.
 struct Hassette {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    lines: mpsc::Receiver<(Instant, String)>,
     seen: Vec<String>,
 }
 
@@ -65,7 +69,8 @@ impl Hassette {
         Self::spawn(cmd)
     }
 
-    /// Spawns `cmd` with its stdout and stderr lines going to the channel.
+    /// Spawns `cmd`; its stdout and stderr lines arrive on the channel, each with the instant
+    /// it was read.
     fn spawn(mut cmd: Command) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -80,7 +85,7 @@ impl Hassette {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
+                    let _ = tx.send((Instant::now(), line));
                 }
             });
         }
@@ -93,12 +98,18 @@ impl Hassette {
 
     /// Waits for an output line containing `text` (a hang guard of 20 s, not a timing check).
     fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(text, Duration::from_secs(20)).1
+    }
+
+    /// Waits up to `limit` for an output line containing `text`; returns it with the instant it
+    /// was read.
+    fn wait_for_within(&mut self, text: &str, limit: Duration) -> (Instant, String) {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+            if let Ok((at, line)) = self.lines.recv_timeout(Duration::from_millis(100)) {
                 self.seen.push(line.clone());
                 if line.contains(text) {
-                    return line;
+                    return (at, line);
                 }
             }
         }
@@ -108,9 +119,9 @@ impl Hassette {
         );
     }
 
-    /// Like [`Hassette::wait_for`], but also satisfied by a line already seen (stdout and stderr
-    /// arrive on separate threads, so their relative order is not fixed).
-    fn wait_seen(&mut self, text: &str) -> String {
+    /// Waits for a line with `text` unless one was seen already (stdout and stderr are two
+    /// pipes: their lines can arrive in either order).
+    fn seen_or_wait_for(&mut self, text: &str) -> String {
         match self.seen.iter().find(|l| l.contains(text)) {
             Some(line) => line.clone(),
             None => self.wait_for(text),
@@ -123,7 +134,7 @@ impl Hassette {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
+                while let Ok((_, line)) = self.lines.recv_timeout(Duration::from_millis(50)) {
                     self.seen.push(line);
                 }
                 return status.code();
@@ -140,6 +151,12 @@ impl Hassette {
 
 impl Drop for Hassette {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            while let Ok((_, line)) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            eprintln!("--- hassette's output:\n{}", self.seen.join("\n"));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -377,8 +394,9 @@ async fn the_counter_survives_a_restart_and_sigterm_flushes_the_cache() {
 
     // A second run reads the counts back: each instance its own key in the shared cache.
     let mut h = Hassette::start(dir.path(), &config, token.expose(), &[]);
+    // Not before the apps have started: a change before the app subscribed is not counted.
     h.wait_for("2 app instance(s) started");
-    h.wait_seen("counters/guest: counter restored entity=input_boolean.guest_mode count=3");
+    h.seen_or_wait_for("counters/guest: counter restored entity=input_boolean.guest_mode count=3");
     fake.set_state("input_boolean.guest_mode", "on", None);
     h.wait_for("counters/guest: counted count=4");
     assert!(
@@ -540,7 +558,7 @@ async fn sigkill_during_heavy_cache_writes_loses_nothing_completed() {
         std::thread::sleep(Duration::from_millis(rng.u64(10..200)));
         h.child.kill().unwrap(); // SIGKILL
         h.child.wait().unwrap();
-        while let Ok(line) = h.lines.recv_timeout(Duration::from_millis(50)) {
+        while let Ok((_, line)) = h.lines.recv_timeout(Duration::from_millis(50)) {
             h.seen.push(line);
         }
         // The last batch the app reported as written before it died.
@@ -601,7 +619,7 @@ async fn corrupt_truncated_and_empty_cache_files_are_quarantined_and_the_app_run
         fake.set_state("input_boolean.guest_mode", "off", None);
         let mut h = Hassette::start(dir.path(), &config, fake.token().expose(), &[]);
         h.wait_for("2 app instance(s) started, 0 failed");
-        let error = h.wait_seen(".corrupt-");
+        let error = h.seen_or_wait_for(".corrupt-");
         assert!(
             error.contains("ERROR") && error.contains("cache.redb"),
             "{what}: {error}"

@@ -65,6 +65,64 @@ impl App for Sluggish {
     }
 }
 
+/// [`Mirror`]'s config: the entity to follow and the one to switch like it.
+#[derive(Debug, Deserialize)]
+struct MirrorConfig {
+    entity: String,
+    target: String,
+}
+
+/// Switches `target` on and off like `entity`, live and after a reconnect (from the changes
+/// made while the connection was away).
+struct Mirror {
+    ctx: AppContext<Self>,
+    config: MirrorConfig,
+}
+
+impl Mirror {
+    async fn follow(&self, change: &StateChanged) -> Result<(), BoxError> {
+        let old = change.old_state.as_ref().map(|s| s.state.as_str());
+        match change.new_state.as_ref().map(|s| s.state.as_str()) {
+            Some(new) if Some(new) == old => {}
+            Some("on") => {
+                self.api().turn_on(&self.config.target, None).await?;
+            }
+            Some("off") => {
+                self.api().turn_off(&self.config.target).await?;
+            }
+            _ => return Ok(()),
+        }
+        Ok(())
+    }
+}
+
+impl App for Mirror {
+    type Config = MirrorConfig;
+    type Message = Arc<StateChanged>;
+
+    async fn initialize(config: MirrorConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on_state_change(&config.entity).send_with(|c| c);
+        Ok(Self { ctx, config })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+
+    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+        self.follow(&change).await
+    }
+
+    async fn on_reconnect(&mut self, changed: Arc<[StateChanged]>) -> Result<(), BoxError> {
+        for change in changed.iter().filter(|c| c.entity_id == self.config.entity) {
+            let state = change.new_state.as_ref().map_or("", |s| s.state.as_str());
+            tracing::info!(entity = %change.entity_id, state, "mirror: changed while away");
+            self.follow(change).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes numbered keys into its cache as fast as a 1 ms timer allows, and says how far it
 /// got after each batch: the kill test checks that every key it reported is there.
 struct Writer {
@@ -109,6 +167,7 @@ fn main() -> std::process::ExitCode {
     let mut apps = apps_example::registry();
     apps.register::<Panicky>()
         .register::<Sluggish>()
+        .register::<Mirror>()
         .register::<Writer>();
     hassette_cli::main(apps)
 }
