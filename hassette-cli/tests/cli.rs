@@ -355,3 +355,27 @@ fn log_follow_prints_records_written_later() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::io::Read;
+    let example = example();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
+        .args(["check", "-c", example.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end at once, like `hassette check | head -0`.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0));
+}

@@ -10,9 +10,9 @@ pub(crate) fn apps(registry: &AppRegistry) -> ExitCode {
         .map(|c| [c.name().to_owned(), c.type_name().to_owned()])
         .collect();
     if rows.is_empty() {
-        println!("no app classes are registered in this binary");
+        super::print_out("no app classes are registered in this binary\n");
     } else {
-        print!("{}", super::check::table(&["CLASS", "TYPE"], &rows));
+        super::print_out(&super::check::table(&["CLASS", "TYPE"], &rows));
     }
     ExitCode::SUCCESS
 }

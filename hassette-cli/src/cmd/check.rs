@@ -8,25 +8,29 @@ use hassette_core::config::Config;
 use super::Failure;
 
 pub(crate) fn check(config: &Config) -> Result<ExitCode, Failure> {
-    println!("config file:  {}", config.file.display());
-    println!(
+    // Built whole, then written once: a closed pipe (`| head`) is not an error.
+    let mut out = String::new();
+    let _ = writeln!(out, "config file:  {}", config.file.display());
+    let _ = writeln!(
+        out,
         "home assistant: {} (websocket {})",
         config.base_url, config.websocket_url
     );
-    match &config.token {
+    let _ = match &config.token {
         // The token itself is never printed: `Secret` displays as ***.
-        Some(token) => println!("token:        {token} (set)"),
-        None => println!(
+        Some(token) => writeln!(out, "token:        {token} (set)"),
+        None => writeln!(
+            out,
             "token:        not set (needed by `hassette run`, not by `hassette run --demo`)"
         ),
-    }
-    println!("data dir:     {}", config.data_dir.display());
-    println!(
+    };
+    let _ = writeln!(out, "data dir:     {}", config.data_dir.display());
+    let _ = writeln!(
+        out,
         "cache size:   {} bytes per app class (default)",
         config.default_cache_size
     );
-    println!("log level:    {}", config.log_level);
-    println!();
+    let _ = writeln!(out, "log level:    {}\n", config.log_level);
     let mut rows = Vec::new();
     for app in &config.apps {
         for instance in &app.instances {
@@ -40,19 +44,21 @@ pub(crate) fn check(config: &Config) -> Result<ExitCode, Failure> {
         }
     }
     if rows.is_empty() {
-        println!("no apps are configured: add a [hassette.apps.<key>] table");
+        out.push_str("no apps are configured: add a [hassette.apps.<key>] table\n");
     } else {
-        print!(
-            "{}",
-            table(&["APP", "CLASS", "INSTANCE", "ENABLED", "CACHE DIR"], &rows)
-        );
+        out.push_str(&table(
+            &["APP", "CLASS", "INSTANCE", "ENABLED", "CACHE DIR"],
+            &rows,
+        ));
     }
     let instances = rows.len();
     let enabled = config.apps.iter().filter(|a| a.enabled).count();
-    println!(
+    let _ = writeln!(
+        out,
         "\nok: {} apps ({enabled} enabled), {instances} instances",
         config.apps.len()
     );
+    super::print_out(&out);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -43,10 +43,10 @@ pub(crate) fn log(
     let matcher = Matcher::new(query).map_err(|e| Failure::usage(anyhow!("--level: {e}")))?;
     let has_store = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
     if !has_store && !args.follow {
-        println!(
-            "no log store at {} yet: `hassette run` creates it",
+        super::print_out(&format!(
+            "no log store at {} yet: `hassette run` creates it\n",
             dir.display()
-        );
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let (matches, mut cursor) = matcher.run(&dir).map_err(|e| {

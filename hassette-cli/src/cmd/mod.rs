@@ -54,6 +54,14 @@ pub(crate) fn dispatch(cli: Cli, registry: &AppRegistry) -> Result<ExitCode, Fai
     }
 }
 
+/// Writes command output to stdout; a reader that went away (`| head`) is not an error.
+pub(crate) fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
 /// Loads and validates the configuration (with every app's config), printing its warnings.
 pub(crate) fn load(global: &GlobalArgs, registry: &AppRegistry) -> Result<Config, Failure> {
     let options = LoadOptions {

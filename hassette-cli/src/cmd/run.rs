@@ -78,8 +78,8 @@ async fn run_async(
         .await
         .map_err(|e| Failure::runtime(anyhow::Error::new(e)))?;
     let summary = runtime.summary();
-    println!(
-        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; Ctrl-C to stop",
+    let mut text = format!(
+        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; Ctrl-C to stop\n",
         summary.started(),
         summary.failed(),
         summary.disabled.len(),
@@ -87,9 +87,13 @@ async fn run_async(
     );
     for failed in summary.instances.iter().filter(|i| i.result.is_err()) {
         if let Err(why) = &failed.result {
-            println!("  failed: {}/{}: {why}", failed.app, failed.instance);
+            text.push_str(&format!(
+                "  failed: {}/{}: {why}\n",
+                failed.app, failed.instance
+            ));
         }
     }
+    super::print_out(&text);
     let result = runtime.run_until(shutdown_signal()).await;
     drop(demo);
     logs.flush();
