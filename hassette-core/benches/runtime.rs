@@ -329,14 +329,7 @@ async fn startup(bin: &str, n: usize) {
     // Let startup's transient allocations settle before reading the resident size.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = child.id().unwrap_or(0);
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
-        })
-        .unwrap_or_default();
+    let rss = rss_kib(&format!("/proc/{pid}/status"));
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -360,16 +353,21 @@ async fn bare_states(n: usize) {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss = std::fs::read_to_string("/proc/self/status")
+    let rss = rss_kib("/proc/self/status");
+    println!(
+        "{{\"bench\":\"bare-states\",\"states\":{},\"rss_kib\":{rss}}}",
+        states.len()
+    );
+}
+
+/// `VmRSS` in KiB from a `/proc/<pid>/status` file ("" if unreadable).
+fn rss_kib(status: &str) -> String {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmRSS:"))
                 .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
         })
-        .unwrap_or_default();
-    println!(
-        "{{\"bench\":\"bare-states\",\"states\":{},\"rss_kib\":{rss}}}",
-        states.len()
-    );
+        .unwrap_or_default()
 }
