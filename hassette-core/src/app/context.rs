@@ -205,9 +205,18 @@ pub(crate) fn deliver<M>(
     activity: &Activity,
     message: M,
 ) -> Delivery {
+    deliver_envelope(mailbox, activity, Envelope::Message(message))
+}
+
+/// Puts anything in a mailbox, counting it for the runtime's idle check.
+pub(crate) fn deliver_envelope<M>(
+    mailbox: &mpsc::Sender<Envelope<M>>,
+    activity: &Activity,
+    envelope: Envelope<M>,
+) -> Delivery {
     // Counted before sending, so the harness never sees a handled count ahead of the queue.
     activity.enqueued.fetch_add(1, Ordering::SeqCst);
-    match mailbox.try_send(Envelope::Message(message)) {
+    match mailbox.try_send(envelope) {
         Ok(()) => Delivery::Sent,
         Err(e) => {
             activity.enqueued.fetch_sub(1, Ordering::SeqCst);
@@ -319,17 +328,20 @@ pub struct AppScheduler<'a, A: App> {
 }
 
 impl<A: App> AppScheduler<'_, A> {
+    /// Schedules a job that delivers `make()` when due; `None` delivers nothing. One-shot
+    /// triggers end by themselves after firing; the job asks to be removed only when the app
+    /// has stopped.
     fn schedule(
         &self,
         trigger: crate::scheduler::Trigger,
-        make: impl FnMut() -> A::Message + Send + 'static,
+        mut make: impl FnMut() -> Option<A::Message> + Send + 'static,
     ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
         let mailbox = self.ctx.inner.mailbox.clone();
         let activity = Arc::clone(&self.ctx.inner.shared.activity);
         let name = format!("{}/{}", self.ctx.inner.key, self.ctx.inner.instance);
-        let mut make = make;
         let job = Box::new(move |_fired: crate::scheduler::FireInfo| {
-            match deliver(&mailbox, &activity, make()) {
+            let Some(message) = make() else { return true };
+            match deliver(&mailbox, &activity, message) {
                 Delivery::Sent => true,
                 Delivery::Full => {
                     tracing::warn!(app = %name, "app mailbox full: a timer's message was dropped");
@@ -353,7 +365,7 @@ impl<A: App> AppScheduler<'_, A> {
         message: A::Message,
     ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
         let mut message = Some(message);
-        self.schedule_once(crate::scheduler::Trigger::In(delay), move || message.take())
+        self.schedule(crate::scheduler::Trigger::In(delay), move || message.take())
     }
 
     /// Delivers `message` once, at `at`.
@@ -367,24 +379,7 @@ impl<A: App> AppScheduler<'_, A> {
         message: A::Message,
     ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
         let mut message = Some(message);
-        self.schedule_once(crate::scheduler::Trigger::At(at), move || message.take())
-    }
-
-    fn schedule_once(
-        &self,
-        trigger: crate::scheduler::Trigger,
-        mut take: impl FnMut() -> Option<A::Message> + Send + 'static,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
-        let mailbox = self.ctx.inner.mailbox.clone();
-        let activity = Arc::clone(&self.ctx.inner.shared.activity);
-        let job = Box::new(move |_fired: crate::scheduler::FireInfo| {
-            if let Some(m) = take() {
-                let _ = deliver(&mailbox, &activity, m);
-            }
-            false
-        });
-        let handle = self.ctx.inner.shared.scheduler.schedule(trigger, job)?;
-        Ok(self.ctx.track(handle))
+        self.schedule(crate::scheduler::Trigger::At(at), move || message.take())
     }
 
     /// Delivers `message` every `period`, the first time one period from now.
@@ -405,7 +400,7 @@ impl<A: App> AppScheduler<'_, A> {
                 period,
                 first: None,
             },
-            move || message.clone(),
+            move || Some(message.clone()),
         )
     }
 
@@ -425,7 +420,7 @@ impl<A: App> AppScheduler<'_, A> {
         A::Message: Clone,
     {
         self.schedule(crate::scheduler::Trigger::Daily(at), move || {
-            message.clone()
+            Some(message.clone())
         })
     }
 
@@ -445,7 +440,7 @@ impl<A: App> AppScheduler<'_, A> {
     {
         let schedule = expression.parse()?;
         self.schedule(crate::scheduler::Trigger::Cron(schedule), move || {
-            message.clone()
+            Some(message.clone())
         })
     }
 
@@ -464,7 +459,7 @@ impl<A: App> AppScheduler<'_, A> {
         A::Message: Clone,
     {
         self.schedule(crate::scheduler::Trigger::Sunrise { offset }, move || {
-            message.clone()
+            Some(message.clone())
         })
     }
 
@@ -482,7 +477,7 @@ impl<A: App> AppScheduler<'_, A> {
         A::Message: Clone,
     {
         self.schedule(crate::scheduler::Trigger::Sunset { offset }, move || {
-            message.clone()
+            Some(message.clone())
         })
     }
 }

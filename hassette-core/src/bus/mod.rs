@@ -327,7 +327,8 @@ impl Bus {
                 return false;
             };
             bus.deliver(&sub, payload);
-            false
+            // A one-shot timer ends by itself; `false` would mean "target gone" (and warn).
+            true
         });
         match self.inner.scheduler.schedule(Trigger::In(delay), job) {
             Ok(handle) => {

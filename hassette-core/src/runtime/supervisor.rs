@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::app::{App, AppContext, Envelope, Shared};
+use crate::app::{App, AppContext, Envelope, Shared, deliver_envelope};
 use crate::ha::StateChanged;
 
 /// Everything needed to start one instance.
@@ -49,13 +49,8 @@ pub(crate) fn launch<A: App>(launch: Launch) -> Launched {
     let activity = Arc::clone(&launch.shared.activity);
     let reconnect_tx = tx.clone();
     let reconnected = Box::new(move |changed: Arc<[StateChanged]>| {
-        activity.enqueued.fetch_add(1, Ordering::SeqCst);
-        if reconnect_tx
-            .try_send(Envelope::Reconnected(changed))
-            .is_err()
-        {
-            activity.enqueued.fetch_sub(1, Ordering::SeqCst);
-        }
+        // A full mailbox drops the report like any message: the states view is current anyway.
+        let _ = deliver_envelope(&reconnect_tx, &activity, Envelope::Reconnected(changed));
     });
     let ctx = AppContext::<A>::new(
         launch.key.clone(),
