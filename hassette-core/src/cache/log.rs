@@ -4,8 +4,9 @@
 //! the call returns: once the kernel has the bytes in its page cache, a SIGKILL cannot take
 //! them away. The flusher later moves them into redb with one durable commit and deletes the
 //! log file. At open, any log files left behind are replayed in order; a torn record at the
-//! tail (a write interrupted by the kill, never acknowledged) is where replay of that file
-//! stops.
+//! tail (a write interrupted by the kill, never acknowledged) is skipped; so is a damaged
+//! record in the middle, and replay resumes at the next intact record. A log with damage is
+//! kept aside as `wal-<seq>.log.corrupt-<time>` and reported at ERROR.
 //!
 //! Layout of `wal-<seq>.log`: an 16-byte header (`HSTWAL\0\0`, format version as u64 LE),
 //! then records `[payload length u32][checksum u64][payload]`, where payload is
@@ -14,6 +15,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::codec::{FORMAT_VERSION, META_LEN, Meta, checksum};
@@ -55,12 +57,27 @@ pub(crate) enum OwnedOp {
 /// What reading one log file found.
 #[derive(Debug)]
 pub(crate) enum Contents {
-    /// The records that were complete and intact, in order.
-    Ops(Vec<OwnedOp>),
+    /// The records that were complete and intact, in order, and what could not be read.
+    Ops(Vec<OwnedOp>, Damage),
     /// The header says a newer format wrote this file.
     Newer(u64),
     /// The header is not ours.
     Foreign,
+}
+
+/// The unreadable parts of a log file: garbled or cut-off records skipped at replay.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Bytes that are not part of any intact record.
+    pub(crate) bad_bytes: u64,
+    /// Stretches of such bytes (each one is at least one lost record).
+    pub(crate) stretches: u64,
+}
+
+impl Damage {
+    pub(crate) fn is_clean(&self) -> bool {
+        self.bad_bytes == 0
+    }
 }
 
 /// The log file currently being appended to.
@@ -104,7 +121,7 @@ pub(crate) fn read(path: &Path) -> io::Result<Contents> {
     File::open(path)?.read_to_end(&mut bytes)?;
     if bytes.len() < HEADER_LEN as usize {
         // Killed between creating the file and writing its header: no record was ever in it.
-        return Ok(Contents::Ops(Vec::new()));
+        return Ok(Contents::Ops(Vec::new(), Damage::default()));
     }
     if &bytes[..8] != MAGIC {
         return Ok(Contents::Foreign);
@@ -114,12 +131,25 @@ pub(crate) fn read(path: &Path) -> io::Result<Contents> {
         return Ok(Contents::Newer(version));
     }
     let mut ops = Vec::new();
+    let mut damage = Damage::default();
     let mut rest = &bytes[HEADER_LEN as usize..];
-    while let Some((op, tail)) = next_record(rest) {
-        ops.push(op);
-        rest = tail;
+    while !rest.is_empty() {
+        if let Some((op, tail)) = next_record(rest) {
+            ops.push(op);
+            rest = tail;
+            continue;
+        }
+        // A damaged record: the checksum cannot say where it ends, so look for the next
+        // position where an intact record starts and replay on from there. A 64-bit checksum
+        // makes a false start vanishingly unlikely.
+        let skip = (1..rest.len())
+            .find(|&at| next_record(&rest[at..]).is_some())
+            .unwrap_or(rest.len());
+        damage.bad_bytes += skip as u64;
+        damage.stretches += 1;
+        rest = &rest[skip..];
     }
-    Ok(Contents::Ops(ops))
+    Ok(Contents::Ops(ops, damage))
 }
 
 fn array(bytes: &[u8]) -> [u8; 8] {
@@ -132,7 +162,7 @@ fn array(bytes: &[u8]) -> [u8; 8] {
 fn next_record(bytes: &[u8]) -> Option<(OwnedOp, &[u8])> {
     let len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
     let sum = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
-    let payload = bytes.get(12..12 + len)?;
+    let payload = bytes.get(12..12_usize.checked_add(len)?)?;
     if checksum(payload) != sum {
         return None;
     }
@@ -167,7 +197,9 @@ impl Wal {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(crate::private_files::FILE_MODE)
             .open(&path)?;
+        crate::private_files::restrict_file(&path)?;
         let mut header = [0u8; HEADER_LEN as usize];
         header[..8].copy_from_slice(MAGIC);
         header[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());

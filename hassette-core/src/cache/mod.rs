@@ -53,6 +53,7 @@
 
 mod codec;
 mod error;
+mod finite;
 mod flusher;
 mod log;
 mod memory;
@@ -71,7 +72,9 @@ use serde::de::DeserializeOwned;
 
 pub use codec::MAX_KEY_LEN;
 pub use error::CacheError;
-pub use options::{CacheOptions, DEFAULT_MEMORY_BUDGET, DEFAULT_SIZE_LIMIT};
+pub use options::{
+    CacheOptions, DEFAULT_MEMORY_BUDGET, DEFAULT_RECENCY_INTERVAL, DEFAULT_SIZE_LIMIT,
+};
 pub use registry::{AppCache, CacheRegistry};
 
 use codec::timestamp;
@@ -274,10 +277,7 @@ impl Cache {
         value: &T,
         ttl: Option<SignedDuration>,
     ) -> Result<(), CacheError> {
-        let bytes = serde_json::to_vec(value).map_err(|source| CacheError::Encode {
-            key: key.to_owned(),
-            source,
-        })?;
+        let bytes = encode(key, value)?;
         self.shared().set(key, bytes, ttl)
     }
 
@@ -429,7 +429,7 @@ impl Cache {
     ///
     /// [`CacheError::Io`] / [`CacheError::Storage`] if the commit fails.
     pub fn flush(&self) -> Result<(), CacheError> {
-        self.shared().maintain()
+        self.shared().maintain(true)
     }
 
     /// Flushes and closes the cache, releasing its lock. Later calls on any clone fail with
@@ -494,6 +494,21 @@ impl Cache {
         self.set_inner(key, &value, ttl)?;
         Ok(value)
     }
+}
+
+/// The JSON of `value`, refusing what would not read back (a NaN or infinite float).
+fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>, CacheError> {
+    let bytes = serde_json::to_vec(value).map_err(|source| CacheError::Encode {
+        key: key.to_owned(),
+        source,
+    })?;
+    if let Some(what) = finite::non_finite(value, &bytes) {
+        return Err(CacheError::NonFinite {
+            key: key.to_owned(),
+            what,
+        });
+    }
+    Ok(bytes)
 }
 
 /// A caller's place in line for a key's loader; leaves the shared map tidy when dropped (also

@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     /// Log size at which writers wait for the flusher (the log counts toward the size limit).
     pub(crate) log_hard: u64,
     pub(crate) flush_interval: Duration,
+    /// How often access ticks of entries that were only read are written (see `flush_once`).
+    pub(crate) recency_interval: Duration,
     pub(crate) state: Mutex<State>,
     /// Wakes the flusher.
     pub(crate) flusher_cv: Condvar,
@@ -60,7 +62,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn open(opts: &CacheOptions) -> Result<Self, CacheError> {
         let dir = opts.dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        crate::private_files::create_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        // `<data_dir>/<ClassName>` is ours too, and as private as the cache in it.
+        if let Some(class_dir) = dir.parent().filter(|p| p.file_name().is_some()) {
+            crate::private_files::create_dir(class_dir).map_err(|e| CacheError::io(class_dir, e))?;
+        }
         let memory_budget = opts.memory_budget as u64;
         let redb_cache = opts.memory_budget.clamp(1 << 20, 256 << 20);
         let opened = Store::open(&dir, redb_cache, opts.clock.now())?;
@@ -82,11 +88,7 @@ impl Shared {
                     });
                 }
                 Contents::Foreign => {
-                    let aside = path.with_file_name(format!(
-                        "{}.corrupt-{}",
-                        log::file_name(seq),
-                        opts.clock.now().strftime("%Y%m%dT%H%M%SZ")
-                    ));
+                    let aside = log_aside(&path, opts.clock.now());
                     std::fs::rename(&path, &aside).map_err(|e| CacheError::io(&path, e))?;
                     tracing::error!(
                         path = %path.display(),
@@ -96,9 +98,10 @@ impl Shared {
                         aside.display(),
                     );
                 }
-                Contents::Ops(mut found) => {
+                Contents::Ops(mut found, damage) => {
+                    let records = found.len();
                     ops.append(&mut found);
-                    replayed.push(path);
+                    replayed.push((path, records, damage));
                 }
             }
         }
@@ -113,8 +116,28 @@ impl Shared {
             store.replay(ops, next_tick)?;
             tracing::debug!(class = %opts.class_name, records = replayed_ops, "cache log replayed");
         }
-        for path in replayed {
-            std::fs::remove_file(&path).map_err(|e| CacheError::io(&path, e))?;
+        for (path, records, damage) in replayed {
+            if damage.is_clean() {
+                std::fs::remove_file(&path).map_err(|e| CacheError::io(&path, e))?;
+                continue;
+            }
+            let aside = log_aside(&path, opts.clock.now());
+            std::fs::rename(&path, &aside).map_err(|e| CacheError::io(&path, e))?;
+            tracing::error!(
+                path = %path.display(),
+                moved_to = %aside.display(),
+                lost_bytes = damage.bad_bytes,
+                damaged_stretches = damage.stretches,
+                replayed_records = records,
+                "damaged cache log {}: {} bytes in {} place(s) could not be read (at least that \
+                 many writes are lost); the {} intact records were replayed and the file was kept \
+                 as {}",
+                path.display(),
+                damage.bad_bytes,
+                damage.stretches,
+                records,
+                aside.display(),
+            );
         }
         let wal = Wal::create(&dir, next_seq).map_err(|e| CacheError::io(&dir, e))?;
 
@@ -131,6 +154,7 @@ impl Shared {
             log_soft: log_hard / 2,
             log_hard,
             flush_interval: opts.flush_interval,
+            recency_interval: opts.recency_interval,
             state: Mutex::new(State::new(
                 wal,
                 next_tick,
@@ -456,6 +480,11 @@ impl Shared {
     pub(crate) fn disk_bytes(&self) -> u64 {
         dir_size(&self.dir)
     }
+}
+
+/// Where a damaged log file is kept: beside it, named after the time it was found.
+fn log_aside(path: &std::path::Path, now: Timestamp) -> PathBuf {
+    super::store::aside_path(path, now)
 }
 
 /// The database file size the flusher keeps under: the rest of the limit is room for the log

@@ -50,6 +50,8 @@ pub(crate) struct Store {
     // Compaction needs `&mut Database` and no live read transaction: readers take the read
     // side for the few microseconds of a lookup, compaction takes the write side.
     db: RwLock<Database>,
+    /// redb panicked on this file: it is damaged, every later call fails fast.
+    damaged: std::sync::atomic::AtomicBool,
 }
 
 /// What `open` learned besides the store itself.
@@ -103,9 +105,22 @@ impl Store {
     }
 
     fn try_open(path: &Path, cache_bytes: usize) -> Result<Opened, Failure> {
+        // redb trusts its file: damage it does not detect can make it panic (in a debug build
+        // even while opening). A panic here means a damaged file, handled as one.
+        match contain(|| Self::try_open_unguarded(path, cache_bytes)) {
+            Ok(result) => result,
+            Err(why) => Err(Failure::Corrupt(why)),
+        }
+    }
+
+    fn try_open_unguarded(path: &Path, cache_bytes: usize) -> Result<Opened, Failure> {
         Self::check_version(path)?;
-        let db = match Database::builder().set_cache_size(cache_bytes).create(path) {
-            Ok(db) => db,
+        let mut db = match Database::builder().set_cache_size(cache_bytes).create(path) {
+            Ok(db) => {
+                crate::private_files::restrict_file(path)
+                    .map_err(|e| Failure::Fatal(CacheError::io(path, e)))?;
+                db
+            }
             Err(DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(Failure::Fatal(CacheError::Locked {
                     path: path.to_path_buf(),
@@ -121,9 +136,29 @@ impl Store {
             }
             Err(other) => return Err(Failure::Corrupt(other.to_string())),
         };
+        // Verifies every page's checksum, so that damage is found now, while the file can
+        // still be moved aside, and not by a read later.
+        match db.check_integrity() {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                path = %path.display(),
+                "the cache file {} needed a repair (an interrupted commit) and was repaired",
+                path.display()
+            ),
+            Err(DatabaseError::Storage(redb::StorageError::Io(e)))
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                return Err(Failure::Fatal(CacheError::io(path, e)));
+            }
+            Err(other) => return Err(Failure::Corrupt(other.to_string())),
+        }
         let store = Self {
             path: path.to_path_buf(),
             db: RwLock::new(db),
+            damaged: std::sync::atomic::AtomicBool::new(false),
         };
         let info = store.read_info().map_err(Failure::Corrupt)?;
         let next_tick = match info {
@@ -216,12 +251,57 @@ impl Store {
         txn.commit().map_err(|e| err(e.into()))
     }
 
+    /// Runs one redb operation, turning a panic inside redb (damage its checks missed) into
+    /// [`CacheError::Damaged`]; after one, every call fails fast instead of panicking again.
+    fn guarded<R>(&self, op: impl FnOnce() -> Result<R, CacheError>) -> Result<R, CacheError> {
+        use std::sync::atomic::Ordering;
+        let damaged = || CacheError::Damaged {
+            path: self.path.clone(),
+            reason: "the storage engine found it inconsistent; it is checked and, if still \
+                     damaged, moved aside when the cache is next opened"
+                .into(),
+        };
+        if self.damaged.load(Ordering::Relaxed) {
+            return Err(damaged());
+        }
+        contain(op).unwrap_or_else(|why| {
+            self.damaged.store(true, Ordering::Relaxed);
+            tracing::error!(
+                path = %self.path.display(),
+                reason = %why,
+                "the cache file {} is damaged: the storage engine failed on it ({why})",
+                self.path.display()
+            );
+            Err(damaged())
+        })
+    }
+
+    /// Reads one entry's metadata and, when `with_value`, its value.
+    pub(crate) fn read(&self, key: &str, with_value: bool) -> Result<Option<Stored>, CacheError> {
+        self.guarded(|| self.read_raw(key, with_value))
+    }
+
+    /// Every entry's key and metadata (for the in-memory index).
+    pub(crate) fn load_index(&self) -> Result<Vec<(String, Meta)>, CacheError> {
+        self.guarded(|| self.load_index_raw())
+    }
+
+    /// Writes `batch` in one durable commit: the only fsync the cache does.
+    pub(crate) fn commit(&self, batch: &Batch) -> Result<(), CacheError> {
+        self.guarded(|| self.commit_raw(batch))
+    }
+
+    /// Rewrites the file to return freed pages to the file system.
+    pub(crate) fn compact(&self) -> Result<bool, CacheError> {
+        self.guarded(|| self.compact_raw())
+    }
+
     fn fail(&self, e: impl Into<redb::Error>) -> CacheError {
         CacheError::storage(&self.path, e)
     }
 
     /// Reads one entry's metadata and, when `with_value`, its value.
-    pub(crate) fn read(&self, key: &str, with_value: bool) -> Result<Option<Stored>, CacheError> {
+    fn read_raw(&self, key: &str, with_value: bool) -> Result<Option<Stored>, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = db.begin_read().map_err(|e| self.fail(e))?;
         let meta_table = txn.open_table(META).map_err(|e| self.fail(e))?;
@@ -242,7 +322,7 @@ impl Store {
     }
 
     /// Every entry's key and metadata (for the in-memory index).
-    pub(crate) fn load_index(&self) -> Result<Vec<(String, Meta)>, CacheError> {
+    fn load_index_raw(&self) -> Result<Vec<(String, Meta)>, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = db.begin_read().map_err(|e| self.fail(e))?;
         let table = txn.open_table(META).map_err(|e| self.fail(e))?;
@@ -259,7 +339,7 @@ impl Store {
     }
 
     /// Writes `batch` in one durable commit: the only fsync the cache does.
-    pub(crate) fn commit(&self, batch: &Batch) -> Result<(), CacheError> {
+    fn commit_raw(&self, batch: &Batch) -> Result<(), CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let mut txn = db.begin_write().map_err(|e| self.fail(e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| {
@@ -334,13 +414,25 @@ impl Store {
     }
 
     /// Rewrites the file to return freed pages to the file system.
-    pub(crate) fn compact(&self) -> Result<bool, CacheError> {
+    fn compact_raw(&self) -> Result<bool, CacheError> {
         let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
         db.compact().map_err(|e| self.fail(e))
     }
 }
 
-fn aside_path(path: &Path, now: jiff::Timestamp) -> PathBuf {
+/// Runs `f`, catching a panic (from redb) and returning its message instead.
+fn contain<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the storage engine panicked".to_owned())
+    })
+}
+
+/// `<name>.corrupt-<time>` beside `path`, not yet taken.
+pub(crate) fn aside_path(path: &Path, now: jiff::Timestamp) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(|| DB_FILE.to_owned(), |n| n.to_string_lossy().into_owned());

@@ -24,9 +24,10 @@ pub(crate) fn open(dir: &Path) -> Cache {
 
 /// Sum of the sizes of the files in `dir`: what the size limit is about.
 pub(crate) fn dir_size(dir: &Path) -> u64 {
+    // A log file can be deleted between listing and stat: it then no longer counts.
     std::fs::read_dir(dir)
         .expect("read dir")
-        .map(|e| e.expect("entry").metadata().expect("metadata"))
+        .filter_map(|e| e.expect("entry").metadata().ok())
         .filter(std::fs::Metadata::is_file)
         .map(|m| m.len())
         .sum()
