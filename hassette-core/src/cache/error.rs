@@ -97,7 +97,9 @@ pub enum CacheError {
     },
     /// A float that JSON cannot hold (NaN or an infinity) was given to `set`: it would be
     /// stored as `null` and never read back as a number.
-    #[error("cannot store a non-finite float ({what}) under cache key {key:?}: JSON has no NaN or infinity")]
+    #[error(
+        "cannot store a non-finite float ({what}) under cache key {key:?}: JSON has no NaN or infinity"
+    )]
     NonFinite {
         /// The key being written.
         key: String,

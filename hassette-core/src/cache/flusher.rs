@@ -104,8 +104,7 @@ impl Shared {
                 }
             }
             let recency_due = save_recency
-                || st.recency_saved_at.elapsed() >= self.recency_interval
-                    && !st.touched.is_empty();
+                || st.recency_saved_at.elapsed() >= self.recency_interval && !st.touched.is_empty();
             let touched = if recency_due {
                 st.recency_saved_at = std::time::Instant::now();
                 std::mem::take(&mut st.touched)
@@ -121,6 +120,7 @@ impl Shared {
                 }
             }
             batch.next_tick = st.tick + 1;
+            batch.logs_through = old_log.as_ref().map(|(seq, _)| *seq);
             st.flush_wanted = false;
             self.writers_cv.notify_all();
             (batch, old_log)
@@ -164,7 +164,7 @@ impl Shared {
         }
         self.writers_cv.notify_all();
         drop(st);
-        retained.extend(old_log);
+        retained.extend(old_log.map(|(_, path)| path));
         if result.is_ok() {
             for path in retained.drain(..) {
                 if let Err(err) = std::fs::remove_file(&path) {

@@ -264,12 +264,12 @@ impl Wal {
         Ok(())
     }
 
-    /// Starts a new log file and returns the path of the old one, which the caller deletes
-    /// once its records are durable in the database.
-    pub(crate) fn rotate(&mut self) -> io::Result<PathBuf> {
+    /// Starts a new log file and returns the sequence number and path of the old one, which
+    /// the caller deletes once its records are durable in the database.
+    pub(crate) fn rotate(&mut self) -> io::Result<(u64, PathBuf)> {
         let next = Self::create(&self.dir, self.seq + 1)?;
         let old = std::mem::replace(self, next);
-        Ok(old.path)
+        Ok((old.seq, old.path))
     }
 }
 

@@ -65,7 +65,8 @@ impl Shared {
         crate::private_files::create_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
         // `<data_dir>/<ClassName>` is ours too, and as private as the cache in it.
         if let Some(class_dir) = dir.parent().filter(|p| p.file_name().is_some()) {
-            crate::private_files::create_dir(class_dir).map_err(|e| CacheError::io(class_dir, e))?;
+            crate::private_files::create_dir(class_dir)
+                .map_err(|e| CacheError::io(class_dir, e))?;
         }
         let memory_budget = opts.memory_budget as u64;
         let redb_cache = opts.memory_budget.clamp(1 << 20, 256 << 20);
@@ -77,8 +78,18 @@ impl Shared {
         let mut ops = Vec::new();
         let mut next_seq = 0;
         let mut replayed = Vec::new();
+        let mut replayed_through = None;
         for (seq, path) in logs {
             next_seq = next_seq.max(seq + 1);
+            if opened.logs_through.is_some_and(|done| seq <= done) {
+                // Committed, but its deletion failed (read-only directory): already applied,
+                // and replaying it would bring back what was deleted since.
+                if let Err(err) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %err, "cannot remove a flushed cache log");
+                }
+                continue;
+            }
+            replayed_through = Some(seq);
             match log::read(&path).map_err(|e| CacheError::io(&path, e))? {
                 Contents::Newer(found) => {
                     return Err(CacheError::NewerFormat {
@@ -113,7 +124,7 @@ impl Shared {
                     next_tick = next_tick.max(meta.tick + 1);
                 }
             }
-            store.replay(ops, next_tick)?;
+            store.replay(ops, next_tick, replayed_through)?;
             tracing::debug!(class = %opts.class_name, records = replayed_ops, "cache log replayed");
         }
         for (path, records, damage) in replayed {
@@ -139,6 +150,7 @@ impl Shared {
                 aside.display(),
             );
         }
+        let next_seq = next_seq.max(opened.logs_through.map_or(0, |s| s + 1));
         let wal = Wal::create(&dir, next_seq).map_err(|e| CacheError::io(&dir, e))?;
 
         let limit = opts.size_limit.max(64 * 1024);

@@ -20,7 +20,8 @@ const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
 /// Entry metadata ([`Meta::encode`]), by key: kept apart from the values so that loading the
 /// index and persisting access ticks never touch the (possibly large) values.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
-/// `format_version` and `next_tick`.
+/// `format_version`, `next_tick` and `logs_through` (every log file up to that sequence number
+/// is in the database: one left behind because it could not be deleted is not replayed).
 const INFO: TableDefinition<'_, &str, u64> = TableDefinition::new("info");
 
 /// An entry read back: its metadata and, when asked for, its value.
@@ -36,6 +37,8 @@ pub(crate) struct Batch {
     /// Entries read since the last flush: only their access tick is rewritten.
     pub(crate) touches: Vec<(Arc<str>, Meta)>,
     pub(crate) next_tick: u64,
+    /// The newest log file whose records this commit completes.
+    pub(crate) logs_through: Option<u64>,
 }
 
 impl Batch {
@@ -59,6 +62,8 @@ pub(crate) struct Store {
 pub(crate) struct Opened {
     pub(crate) store: Store,
     pub(crate) next_tick: u64,
+    /// Log files up to this sequence number are already in the database.
+    pub(crate) logs_through: Option<u64>,
 }
 
 enum Failure {
@@ -161,21 +166,25 @@ impl Store {
             damaged: std::sync::atomic::AtomicBool::new(false),
         };
         let info = store.read_info().map_err(Failure::Corrupt)?;
-        let next_tick = match info {
-            Some((version, _)) if version > FORMAT_VERSION => {
+        let (next_tick, logs_through) = match info {
+            Some((version, _, _)) if version > FORMAT_VERSION => {
                 return Err(Failure::Fatal(CacheError::NewerFormat {
                     path: path.to_path_buf(),
                     found: version,
                     supported: FORMAT_VERSION,
                 }));
             }
-            Some((_, next_tick)) => next_tick,
+            Some((_, next_tick, logs_through)) => (next_tick, logs_through),
             None => {
                 store.init().map_err(Failure::Fatal)?;
-                0
+                (0, None)
             }
         };
-        Ok(Opened { store, next_tick })
+        Ok(Opened {
+            store,
+            next_tick,
+            logs_through,
+        })
     }
 
     /// Refuses a file from a newer format before opening it for writing, which would write
@@ -215,8 +224,8 @@ impl Store {
         }
     }
 
-    /// `(format_version, next_tick)`, or `None` for a brand-new file.
-    fn read_info(&self) -> Result<Option<(u64, u64)>, String> {
+    /// `(format_version, next_tick, logs_through)`, or `None` for a brand-new file.
+    fn read_info(&self) -> Result<Option<(u64, u64, Option<u64>)>, String> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = db.begin_read().map_err(|e| e.to_string())?;
         let table = match txn.open_table(INFO) {
@@ -232,7 +241,11 @@ impl Store {
         };
         match get("format_version")? {
             None => Err("the info table has no format version".into()),
-            Some(version) => Ok(Some((version, get("next_tick")?.unwrap_or(0)))),
+            Some(version) => Ok(Some((
+                version,
+                get("next_tick")?.unwrap_or(0),
+                get("logs_through")?,
+            ))),
         }
     }
 
@@ -372,14 +385,23 @@ impl Store {
             let mut info = txn.open_table(INFO).map_err(|e| self.fail(e))?;
             info.insert("next_tick", batch.next_tick)
                 .map_err(|e| self.fail(e))?;
+            if let Some(seq) = batch.logs_through {
+                info.insert("logs_through", seq).map_err(|e| self.fail(e))?;
+            }
         }
         txn.commit().map_err(|e| self.fail(e))
     }
 
     /// Applies replayed log records in one durable commit.
-    pub(crate) fn replay(&self, ops: Vec<OwnedOp>, next_tick: u64) -> Result<(), CacheError> {
+    pub(crate) fn replay(
+        &self,
+        ops: Vec<OwnedOp>,
+        next_tick: u64,
+        logs_through: Option<u64>,
+    ) -> Result<(), CacheError> {
         let mut batch = Batch {
             next_tick,
+            logs_through,
             ..Batch::default()
         };
         // Collapse to the final state per key, in order, so one commit can apply it.

@@ -8,6 +8,7 @@
 mod api;
 mod durability;
 mod failures;
+mod faults;
 mod limits;
 
 use std::io::Write;
@@ -81,6 +82,7 @@ fn child_process() {
             out.flush().expect("stdout");
             std::thread::sleep(Duration::from_secs(600));
         }
+        "ops" => faults::run_ops(Path::new(&dir), &arg),
         other => panic!("unknown child role {other}"),
     }
 }
