@@ -11,7 +11,7 @@
 //! Layout of `wal-<seq>.log`: an 16-byte header (`HSTWAL\0\0`, format version as u64 LE),
 //! then records `[payload length u32][checksum u64][payload]`, where payload is
 //! `op u8` + (`put`: key length u16, key, 32-byte meta, value | `delete`: key length u16, key |
-//! `clear`: nothing).
+//! `clear`: nothing | `batch`: count u32, then per change its length u32 and its payload).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -25,6 +25,7 @@ const HEADER_LEN: u64 = 16;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const OP_CLEAR: u8 = 3;
+const OP_BATCH: u8 = 4;
 
 /// One logged change, borrowed for writing.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +39,9 @@ pub(crate) enum Op<'a> {
         key: &'a str,
     },
     Clear,
+    /// Several changes in one record: the checksum covers them all, so after a crash either
+    /// all are replayed or none.
+    Batch(&'a [Op<'a>]),
 }
 
 /// One logged change, read back at replay.
@@ -134,8 +138,8 @@ pub(crate) fn read(path: &Path) -> io::Result<Contents> {
     let mut damage = Damage::default();
     let mut rest = &bytes[HEADER_LEN as usize..];
     while !rest.is_empty() {
-        if let Some((op, tail)) = next_record(rest) {
-            ops.push(op);
+        if let Some((mut found, tail)) = next_record(rest) {
+            ops.append(&mut found);
             rest = tail;
             continue;
         }
@@ -159,34 +163,83 @@ fn array(bytes: &[u8]) -> [u8; 8] {
 }
 
 /// Parses one record; `None` at the end or at a torn or damaged record.
-fn next_record(bytes: &[u8]) -> Option<(OwnedOp, &[u8])> {
+fn next_record(bytes: &[u8]) -> Option<(Vec<OwnedOp>, &[u8])> {
     let len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
     let sum = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
     let payload = bytes.get(12..12_usize.checked_add(len)?)?;
     if checksum(payload) != sum {
         return None;
     }
-    let rest = &bytes[12 + len..];
+    let mut ops = Vec::new();
+    decode(payload, &mut ops)?;
+    Some((ops, &bytes[12 + len..]))
+}
+
+/// Decodes one payload (a batch into several changes) onto `out`.
+fn decode(payload: &[u8], out: &mut Vec<OwnedOp>) -> Option<()> {
     let (&op, body) = payload.split_first()?;
     let read_key = |body: &[u8]| -> Option<(String, usize)> {
         let key_len = u16::from_le_bytes(body.get(0..2)?.try_into().ok()?) as usize;
         let key = std::str::from_utf8(body.get(2..2 + key_len)?).ok()?;
         Some((key.to_owned(), 2 + key_len))
     };
-    let op = match op {
+    match op {
         OP_PUT => {
             let (key, at) = read_key(body)?;
             let meta = Meta::decode(body.get(at..at + META_LEN)?)?;
             let value = body.get(at + META_LEN..)?.to_vec();
-            OwnedOp::Put { key, meta, value }
+            out.push(OwnedOp::Put { key, meta, value });
         }
-        OP_DELETE => OwnedOp::Delete {
+        OP_DELETE => out.push(OwnedOp::Delete {
             key: read_key(body)?.0,
-        },
-        OP_CLEAR => OwnedOp::Clear,
+        }),
+        OP_CLEAR => out.push(OwnedOp::Clear),
+        OP_BATCH => {
+            let count = u32::from_le_bytes(body.get(0..4)?.try_into().ok()?);
+            let mut rest = &body[4..];
+            for _ in 0..count {
+                let len = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
+                decode(rest.get(4..4_usize.checked_add(len)?)?, out)?;
+                rest = &rest[4 + len..];
+            }
+        }
         _ => return None,
-    };
-    Some((op, rest))
+    }
+    Some(())
+}
+
+/// Appends the payload of `op` to `buf`.
+fn encode(buf: &mut Vec<u8>, op: Op<'_>) -> io::Result<()> {
+    match op {
+        Op::Put { key, meta, value } => {
+            buf.push(OP_PUT);
+            push_key(buf, key);
+            buf.extend_from_slice(&meta.encode());
+            buf.extend_from_slice(value);
+        }
+        Op::Delete { key } => {
+            buf.push(OP_DELETE);
+            push_key(buf, key);
+        }
+        Op::Clear => buf.push(OP_CLEAR),
+        Op::Batch(ops) => {
+            buf.push(OP_BATCH);
+            buf.extend_from_slice(&u32_len(ops.len())?.to_le_bytes());
+            for op in ops {
+                let at = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                encode(buf, *op)?;
+                let len = u32_len(buf.len() - at - 4)?;
+                buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn u32_len(n: usize) -> io::Result<u32> {
+    u32::try_from(n)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "log record too large"))
 }
 
 impl Wal {
@@ -233,22 +286,8 @@ impl Wal {
     pub(crate) fn append(&mut self, op: Op<'_>) -> io::Result<()> {
         self.buf.clear();
         self.buf.extend_from_slice(&[0u8; 12]);
-        match op {
-            Op::Put { key, meta, value } => {
-                self.buf.push(OP_PUT);
-                push_key(&mut self.buf, key);
-                self.buf.extend_from_slice(&meta.encode());
-                self.buf.extend_from_slice(value);
-            }
-            Op::Delete { key } => {
-                self.buf.push(OP_DELETE);
-                push_key(&mut self.buf, key);
-            }
-            Op::Clear => self.buf.push(OP_CLEAR),
-        }
-        let payload_len = self.buf.len() - 12;
-        let len = u32::try_from(payload_len)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "log record too large"))?;
+        encode(&mut self.buf, op)?;
+        let len = u32_len(self.buf.len() - 12)?;
         let sum = checksum(&self.buf[12..]);
         self.buf[0..4].copy_from_slice(&len.to_le_bytes());
         self.buf[4..12].copy_from_slice(&sum.to_le_bytes());

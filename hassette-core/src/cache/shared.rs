@@ -283,7 +283,7 @@ impl Shared {
 
     /// Waits while the log is at its cap: the only time a writer waits, and only when writes
     /// outrun the disk.
-    fn room_in_log<'a>(
+    pub(crate) fn room_in_log<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
     ) -> Result<MutexGuard<'a, State>, CacheError> {
@@ -313,7 +313,7 @@ impl Shared {
     }
 
     /// Asks the flusher to run early when the log is getting long or the cache is over budget.
-    fn nudge(&self, st: &mut State) {
+    pub(crate) fn nudge(&self, st: &mut State) {
         if !st.flush_wanted
             && (st.wal.len() >= self.log_soft || (st.complete && st.live_bytes > st.budget))
         {
@@ -372,15 +372,9 @@ impl Shared {
     ) -> Result<(), CacheError> {
         validate_key(key)?;
         let size = value.len() as u64;
-        if size > self.max_value {
-            return Err(CacheError::ValueTooLarge {
-                key: key.to_owned(),
-                size,
-                limit: self.max_value,
-            });
-        }
+        self.check_size(key, size)?;
         let now = self.clock.now();
-        let expires_us = ttl.map(|d| micros(now.checked_add(d).unwrap_or(Timestamp::MAX)));
+        let expires_us = ttl.map(|d| self.expiry_after(d));
         let value: Arc<[u8]> = value.into();
         let st = self.lock_open()?;
         let mut st = self.room_in_log(st)?;
@@ -392,7 +386,24 @@ impl Shared {
         Ok(())
     }
 
-    fn put_locked(
+    /// Refuses a value too large for this cache.
+    pub(crate) fn check_size(&self, key: &str, size: u64) -> Result<(), CacheError> {
+        if size > self.max_value {
+            return Err(CacheError::ValueTooLarge {
+                key: key.to_owned(),
+                size,
+                limit: self.max_value,
+            });
+        }
+        Ok(())
+    }
+
+    /// The absolute expiry `ttl` from now, in microseconds.
+    pub(crate) fn expiry_after(&self, ttl: SignedDuration) -> i64 {
+        micros(self.clock.now().checked_add(ttl).unwrap_or(Timestamp::MAX))
+    }
+
+    pub(crate) fn put_locked(
         &self,
         st: &mut State,
         key: &str,
@@ -406,6 +417,17 @@ impl Shared {
             size: value.len() as u64,
             tick: st.next_tick(),
         };
+        self.put_meta(st, key, meta, value)
+    }
+
+    /// Logs and applies a put with the given metadata.
+    pub(crate) fn put_meta(
+        &self,
+        st: &mut State,
+        key: &str,
+        meta: Meta,
+        value: Arc<[u8]>,
+    ) -> Result<(), CacheError> {
         st.wal
             .append(Op::Put {
                 key,
@@ -435,12 +457,19 @@ impl Shared {
         Ok(existed)
     }
 
-    pub(crate) fn incr(&self, key: &str, by: i64) -> Result<i64, CacheError> {
+    /// Adds `by` to the integer under `key`; a new key (missing or expired) gets `new_ttl`,
+    /// an existing one keeps its expiry.
+    pub(crate) fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        new_ttl: Option<SignedDuration>,
+    ) -> Result<i64, CacheError> {
         validate_key(key)?;
         let st = self.lock_open()?;
         let mut st = self.room_in_log(st)?;
         let (current, expires_us) = match self.resolve(&mut st, key, true)? {
-            Found::Missing => (0, None),
+            Found::Missing => (0, new_ttl.map(|d| self.expiry_after(d))),
             Found::Present { meta, value } => {
                 let bytes = value.unwrap_or_else(|| Arc::from(&b""[..]));
                 let n = serde_json::from_slice::<i64>(&bytes).map_err(|source| {

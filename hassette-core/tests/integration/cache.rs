@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_ops;
 mod damage;
 mod durability;
 mod failures;
