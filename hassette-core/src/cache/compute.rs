@@ -10,6 +10,9 @@ use serde::de::DeserializeOwned;
 use super::shared::{Shared, lock};
 use super::{Cache, CacheError};
 
+/// A `cache_if` condition.
+type Keep<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
+
 /// How [`Cache::get_or_compute_with`] keeps what its loader computes.
 ///
 /// # Examples
@@ -29,7 +32,7 @@ use super::{Cache, CacheError};
 pub struct Compute<T> {
     ttl: Option<SignedDuration>,
     stale_for: Option<SignedDuration>,
-    cache_if: Option<Arc<dyn Fn(&T) -> bool + Send + Sync>>,
+    cache_if: Option<Keep<T>>,
 }
 
 impl<T> std::fmt::Debug for Compute<T> {

@@ -41,6 +41,7 @@ pub(crate) struct Counters {
     pub(crate) expirations: u64,
     pub(crate) flushes: u64,
     pub(crate) compactions: u64,
+    pub(crate) log_waits: u64,
 }
 
 #[derive(Debug)]

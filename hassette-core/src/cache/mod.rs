@@ -185,6 +185,9 @@ pub struct CacheStats {
     pub flushes: u64,
     /// Database file compactions.
     pub compactions: u64,
+    /// Writes that found the log at its cap and waited for the flusher (writes outran the
+    /// disk).
+    pub log_waits: u64,
     /// Entries stored (exact once the index has loaded, shortly after open).
     pub entries: u64,
     /// What the entries count toward the limit: keys, values and 64 bytes each.
@@ -532,6 +535,7 @@ impl Cache {
             expirations: c.expirations,
             flushes: c.flushes,
             compactions: c.compactions,
+            log_waits: c.log_waits,
             entries: st.live_count,
             value_bytes: st.live_bytes,
             hot_bytes: st.hot_bytes,

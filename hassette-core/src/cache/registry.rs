@@ -154,12 +154,16 @@ impl AppCache {
         if let Some(cache) = self.class.cache.get() {
             return Ok(cache);
         }
-        let _one_opener = lock(&self.class.opening);
-        if let Some(cache) = self.class.cache.get() {
-            return Ok(cache);
-        }
-        let cache = Cache::open(self.class.opts.clone())?;
-        Ok(self.class.cache.get_or_init(|| cache))
+        // Opening replays the log and loads redb, and other instances wait for the opener:
+        // neither on a runtime worker's time.
+        super::shared::off_the_runtime(|| {
+            let _one_opener = lock(&self.class.opening);
+            if let Some(cache) = self.class.cache.get() {
+                return Ok(cache);
+            }
+            let cache = Cache::open(self.class.opts.clone())?;
+            Ok(self.class.cache.get_or_init(|| cache))
+        })
     }
 
     /// This instance's name.

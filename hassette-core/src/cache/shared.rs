@@ -287,6 +287,9 @@ impl Shared {
         &'a self,
         mut st: MutexGuard<'a, State>,
     ) -> Result<MutexGuard<'a, State>, CacheError> {
+        if st.wal.len() >= self.log_hard {
+            st.counters.log_waits += 1;
+        }
         while st.wal.len() >= self.log_hard {
             if st.closed {
                 return Err(CacheError::Closed {
@@ -303,11 +306,12 @@ impl Shared {
             }
             st.flush_wanted = true;
             self.flusher_cv.notify_one();
-            st = self
-                .writers_cv
-                .wait_timeout(st, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            st = off_the_runtime(|| {
+                self.writers_cv
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            });
         }
         Ok(st)
     }
@@ -520,6 +524,19 @@ impl Shared {
     /// The directory's size on disk: the database and the log files.
     pub(crate) fn disk_bytes(&self) -> u64 {
         dir_size(&self.dir)
+    }
+}
+
+/// Runs `f`, which may block for a while (waiting at the log cap, opening and replaying),
+/// without stalling the other tasks of a multi-threaded tokio runtime: the worker hands its
+/// other tasks to another thread first. Elsewhere (no runtime, a current-thread runtime, a
+/// plain thread) it simply runs `f`.
+pub(crate) fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

@@ -11,7 +11,9 @@ mod damage;
 mod durability;
 mod failures;
 mod faults;
+mod kills;
 mod limits;
+mod workload;
 
 use std::io::Write;
 use std::path::Path;
@@ -84,7 +86,7 @@ fn child_process() {
             out.flush().expect("stdout");
             std::thread::sleep(Duration::from_secs(600));
         }
-        "ops" => faults::run_ops(Path::new(&dir), &arg),
+        "ops" => workload::run_ops(Path::new(&dir), &arg),
         other => panic!("unknown child role {other}"),
     }
 }

@@ -56,12 +56,11 @@ fn open_damaged(dir: &Path, file: &str, must_have: impl Fn(usize) -> bool) -> bo
             missing
         })
     }));
-    let missing = match result {
-        Ok(missing) => missing,
-        Err(_) => panic!(
+    let Ok(missing) = result else {
+        panic!(
             "a cache call panicked on damage in {file}:\n{}",
             logs.text()
-        ),
+        );
     };
     let aside = quarantined(dir, file);
     let text = logs.text();
