@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ struct RegistryInner {
     data_dir: PathBuf,
     flush_interval: Duration,
     clock: Clock,
+    memory_budget: AtomicUsize,
     classes: Mutex<HashMap<String, Weak<ClassCache>>>,
 }
 
@@ -74,9 +76,19 @@ impl CacheRegistry {
                 data_dir: data_dir.into(),
                 flush_interval,
                 clock,
+                memory_budget: AtomicUsize::new(super::DEFAULT_MEMORY_BUDGET),
                 classes: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Sets the in-memory value budget of every cache opened from now on (`cache_memory_budget`
+    /// in `hassette.toml`; default [`DEFAULT_MEMORY_BUDGET`](super::DEFAULT_MEMORY_BUDGET)).
+    #[must_use]
+    pub fn with_memory_budget(self, bytes: u64) -> Self {
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        self.inner.memory_budget.store(bytes, Ordering::Relaxed);
+        self
     }
 
     /// The cache handle for one app instance. Nothing is opened or created until it is used;
@@ -90,6 +102,7 @@ impl CacheRegistry {
                 let opts = CacheOptions::new(dir, class_name)
                     .size_limit(size_limit)
                     .flush_interval(self.inner.flush_interval)
+                    .memory_budget(self.inner.memory_budget.load(Ordering::Relaxed))
                     .clock(self.inner.clock.clone());
                 let class = Arc::new(ClassCache {
                     opts,
