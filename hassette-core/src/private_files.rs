@@ -47,3 +47,70 @@ fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// For a "permission denied" on `path`: which user hassette runs as and what to do about it
+/// (`""` for any other error), to append to the error's message.
+pub(crate) fn permission_advice(path: &Path, err: &io::Error) -> String {
+    if err.kind() != io::ErrorKind::PermissionDenied {
+        return String::new();
+    }
+    let dir = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(path)
+    };
+    let uid = current_uid();
+    let user = uid
+        .and_then(user_name)
+        .unwrap_or_else(|| uid.map_or_else(|| "this user".to_owned(), |u| format!("uid {u}")));
+    let uid_text = uid.map_or_else(String::new, |u| format!(" (uid {u})"));
+    format!(
+        "; hassette runs as user `{user}`{uid_text}, which may not write in {dir}: make that \
+         user its owner (`sudo chown -R {user} {dir}`) or set `data_dir` in hassette.toml to a \
+         directory it owns",
+        dir = dir.display()
+    )
+}
+
+fn current_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permission_advice;
+
+    #[test]
+    fn permission_advice_names_the_directory_the_user_and_the_fix() {
+        let dir = std::env::temp_dir();
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let advice = permission_advice(&dir.join("cache.redb"), &denied);
+        assert!(advice.contains(&dir.display().to_string()), "{advice}");
+        assert!(
+            advice.contains("runs as user `") && advice.contains("(uid "),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("chown -R") && advice.contains("data_dir"),
+            "{advice}"
+        );
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert_eq!(permission_advice(&dir, &full), "");
+    }
+}

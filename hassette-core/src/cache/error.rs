@@ -19,7 +19,10 @@ pub enum CacheError {
         path: PathBuf,
     },
     /// The file system refused an operation: unwritable location, disk full, ...
-    #[error("cache i/o error at {path}: {source}")]
+    #[error(
+        "cache i/o error at {path}: {source}{}",
+        crate::private_files::permission_advice(path, source)
+    )]
     Io {
         /// The file or directory the operation was about.
         path: PathBuf,

@@ -73,3 +73,56 @@ async fn every_file_under_the_data_dir_is_private_even_with_umask_000() {
     }
     assert!(wrong.is_empty(), "not private: {wrong:?}");
 }
+
+/// Whether user `nobody` can reach `path` (every directory above it searchable by others).
+fn reachable_by_others(path: &Path) -> bool {
+    path.ancestors()
+        .skip(1)
+        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
+#[test]
+fn a_permission_problem_names_the_directory_the_user_and_what_to_do() {
+    let is_root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    let bin = hassette_bin();
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).unwrap();
+    if !is_root || !reachable_by_others(&bin) || !reachable_by_others(&base.join("x")) {
+        eprintln!("skipped: needs root and a checkout that user nobody can reach");
+        return;
+    }
+    let dir = tempfile::tempdir_in(base).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("hassette.toml");
+    std::fs::write(
+        &config,
+        format!("[hassette]\ndata_dir = \"{}\"\n", data.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The data dir belongs to root; hassette runs as nobody.
+    let out = clean_command(Path::new("setpriv"))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["run", "--demo", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let data = data.display().to_string();
+    assert!(
+        stderr.contains("Permission denied")
+            && stderr.contains(&format!("may not write in {data}"))
+            && stderr.contains("runs as user `nobody` (uid 65534)")
+            && stderr.contains(&format!("chown -R nobody {data}"))
+            && stderr.contains("data_dir"),
+        "{stderr}"
+    );
+}
