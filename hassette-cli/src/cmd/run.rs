@@ -77,11 +77,16 @@ async fn run_async(
         .map_err(|e| Failure::runtime(anyhow::Error::new(e)))?;
     let summary = runtime.summary();
     let mut text = format!(
-        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; Ctrl-C to stop\n",
+        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; {}\n",
         summary.started(),
         summary.failed(),
         summary.disabled.len(),
-        summary.entities
+        summary.entities,
+        if summary.why_nothing_runs().is_some() {
+            "no app can run"
+        } else {
+            "Ctrl-C to stop"
+        }
     );
     for failed in summary.instances.iter().filter(|i| i.result.is_err()) {
         if let Err(why) = &failed.result {

@@ -131,6 +131,55 @@ pub struct AppConfig {
     pub cache_size: Option<u64>,
     /// The instances: one per `config` table.
     pub instances: Vec<InstanceConfig>,
+    /// This app's own log level (`log_level` in its table), if it overrides the global one.
+    pub log_level: Option<String>,
+    /// What happens when an instance's `initialize` fails or it panics.
+    pub restart: RestartPolicy,
+}
+
+/// Whether a failed app instance is started again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Restart {
+    /// A failed instance stays stopped (`restart = "never"`).
+    Never,
+    /// A failed `initialize` or a panic restarts the instance, with backoff, within limits
+    /// (`restart = "on-failure"`, the default).
+    OnFailure,
+}
+
+/// An app's restart policy: `restart`, `max_restarts`, `restart_window`, `restart_delay`.
+///
+/// With the defaults, a failing instance is restarted after 1 s, 2 s, 4 s, 8 s and 16 s; a
+/// sixth failure within 10 minutes stops it for good. A handler that returns an error is not a
+/// failure (the app carries on); a panic, or a failed or timed-out `initialize`, is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestartPolicy {
+    /// Whether to restart at all.
+    pub restart: Restart,
+    /// At most this many restarts within [`RestartPolicy::window`]; then the instance stays
+    /// stopped.
+    pub max_restarts: u32,
+    /// The window the restarts are counted in.
+    pub window: Duration,
+    /// The wait before the first restart; it doubles with each restart in the window, up to
+    /// [`MAX_RESTART_DELAY`].
+    pub delay: Duration,
+}
+
+/// The longest wait before a restart.
+pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            restart: Restart::OnFailure,
+            max_restarts: 5,
+            window: Duration::from_secs(600),
+            delay: Duration::from_secs(1),
+        }
+    }
 }
 
 /// One instance of an app: one `config` table.
