@@ -16,6 +16,8 @@ fn hassette_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
             cmd.env_remove(key);
         }
     }
+    // The default data_dir goes under the test's directory, never the developer's home.
+    cmd.env("XDG_DATA_HOME", dir.join("xdg-data"));
     cmd.envs(env.iter().copied());
     cmd.output().expect("the hassette binary runs")
 }
@@ -376,4 +378,152 @@ fn a_closed_pipe_is_not_a_panic() {
     let status = child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(0));
+}
+
+/// A directory nothing can be written in: a read-only tmpfs as root (where permissions do not
+/// stop writes), a mode 0555 directory otherwise. `None` (the test says SKIPPED) when root
+/// cannot mount.
+struct ReadOnlyDir {
+    path: PathBuf,
+    mounted: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl ReadOnlyDir {
+    fn new() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ro");
+        std::fs::create_dir(&path).unwrap();
+        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        if root {
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
+                .arg(&path)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !mounted {
+                eprintln!("SKIPPED: cannot mount a read-only tmpfs");
+                return None;
+            }
+            return Some(Self {
+                path,
+                mounted,
+                _dir: dir,
+            });
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).unwrap();
+        Some(Self {
+            path,
+            mounted: false,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        }
+    }
+}
+
+#[test]
+fn an_unusable_data_dir_is_reported_by_check_and_run_before_connecting() {
+    let Some(ro) = ReadOnlyDir::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("regular-file");
+    std::fs::write(&file, "").unwrap();
+    let cases = [
+        // Missing, and cannot be created: a directory inside a read-only one.
+        (ro.path.join("data"), "cannot create it: "),
+        // Exists, and cannot be written.
+        (ro.path.clone(), "cannot write to it: "),
+        // A regular file is in the way.
+        (file.join("data"), "cannot create it: "),
+    ];
+    for (data_dir, action) in cases {
+        std::fs::write(
+            dir.path().join("hassette.toml"),
+            format!(
+                "[hassette]\n# a port nothing listens on: nothing may connect\nbase_url = \"http://127.0.0.1:9\"\ndata_dir = \"{}\"\n",
+                data_dir.display()
+            ),
+        )
+        .unwrap();
+        let reason = std::fs::create_dir_all(&data_dir)
+            .and_then(|()| std::fs::write(data_dir.join("x"), ""))
+            .unwrap_err()
+            .to_string();
+        for command in ["check", "run"] {
+            let out = hassette_env(dir.path(), &[command], &[("HASSETTE__TOKEN", "t")]);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{command}: {stdout}{stderr}");
+            let expected = format!(
+                "error: data_dir {} (set at {}:4:1) cannot be used: {action}{reason}",
+                data_dir.display(),
+                dir.path().join("hassette.toml").display()
+            );
+            assert_eq!(stderr.trim_end(), expected, "{command}");
+            assert!(!stdout.contains("connect"), "{command}: {stdout}");
+        }
+    }
+}
+
+#[test]
+fn the_default_data_dir_is_printed_by_check_and_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = dir.path().join("xdg-data/hassette");
+    let out = hassette(dir.path(), &["check", "-c", example().to_str().unwrap()]);
+    // The example sets data_dir; a file without one gets the default, said as such.
+    assert!(!text(&out).0.contains("(the default"), "{}", text(&out).0);
+    std::fs::write(dir.path().join("hassette.toml"), "[hassette]\n").unwrap();
+    let out = hassette(dir.path(), &["check"]);
+    let said = format!(
+        "{} (the default; set data_dir in [hassette] to choose another)",
+        default.display()
+    );
+    assert!(text(&out).0.contains(&said), "{}", text(&out).0);
+    assert!(default.is_dir(), "check creates the data_dir");
+    // `hassette run` says it first thing, before it connects (nothing listens here).
+    std::fs::write(
+        dir.path().join("hassette.toml"),
+        "[hassette]\nbase_url = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
+        .arg("run")
+        .env("HASSETTE__TOKEN", "t")
+        .current_dir(dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(first.trim_end(), format!("hassette: data dir {said}"));
+}
+
+#[test]
+fn an_os_cause_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hassette.toml"),
+        "[hassette]\ntoken_file = \"no-such-token\"\n",
+    )
+    .unwrap();
+    let out = hassette(dir.path(), &["check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let os = std::fs::read("/nonexistent/x").unwrap_err().to_string();
+    assert!(stderr.contains(&os), "{stderr}");
+    assert_eq!(stderr.matches(&os).count(), 1, "{stderr}");
 }

@@ -63,6 +63,17 @@ pub(crate) fn print_out(text: &str) {
     let _ = stdout.flush();
 }
 
+/// `data_dir`, saying so when it is the default (nothing is written anywhere unannounced).
+pub(crate) fn data_dir_text(config: &Config) -> String {
+    match config.data_dir_origin {
+        config::Origin::Default => format!(
+            "{} (the default; set data_dir in [hassette] to choose another)",
+            config.data_dir.display()
+        ),
+        _ => config.data_dir.display().to_string(),
+    }
+}
+
 /// Loads and validates the configuration (with every app's config), printing its warnings.
 pub(crate) fn load(global: &GlobalArgs, registry: &AppRegistry) -> Result<Config, Failure> {
     let options = LoadOptions {

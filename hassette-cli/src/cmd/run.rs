@@ -38,6 +38,12 @@ pub(crate) fn run(
             config.file.display()
         )));
     }
+    // Before anything connects (and before the log store opens in it).
+    config.check_data_dir().map_err(Failure::usage)?;
+    super::print_out(&format!(
+        "hassette: data dir {}\n",
+        super::data_dir_text(&config)
+    ));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hassette")

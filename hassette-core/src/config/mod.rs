@@ -87,6 +87,8 @@ pub struct Config {
     pub verify_ssl: bool,
     /// The root of all persistent data: caches and logs.
     pub data_dir: PathBuf,
+    /// Where `data_dir` was set; [`Origin::Default`] when it is the platform's default.
+    pub data_dir_origin: Origin,
     /// The size limit of each app class's cache, unless the app sets `cache_size`.
     pub default_cache_size: u64,
     /// How often cache writes are made durable (a power loss loses at most this much).
@@ -220,6 +222,28 @@ impl Config {
     #[must_use]
     pub fn app(&self, key: &str) -> Option<&AppConfig> {
         self.apps.iter().find(|a| a.key == key)
+    }
+
+    /// Creates `data_dir` if it is missing and checks that a file can be written in it, so
+    /// that a bad `data_dir` is one clear error before anything connects, not a cache or log
+    /// failure later.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::DataDir`], with the path, where it was set, and the OS's reason.
+    pub fn check_data_dir(&self) -> Result<(), ConfigError> {
+        let fail = |action, source| ConfigError::DataDir {
+            origin: self.data_dir_origin.clone(),
+            path: self.data_dir.clone(),
+            action,
+            source,
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail("create", e))?;
+        let probe = self
+            .data_dir
+            .join(format!(".hassette-write-check-{}", std::process::id()));
+        std::fs::write(&probe, b"hassette").map_err(|e| fail("write to", e))?;
+        std::fs::remove_file(&probe).map_err(|e| fail("remove a file in", e))
     }
 }
 

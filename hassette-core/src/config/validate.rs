@@ -250,6 +250,11 @@ pub(crate) fn validate(
         token,
         verify_ssl,
         data_dir,
+        data_dir_origin: if h.contains_key("data_dir") {
+            layered.origin("hassette.data_dir")
+        } else {
+            Origin::Default
+        },
         default_cache_size,
         cache_flush_interval,
         log_level,
