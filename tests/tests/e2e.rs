@@ -519,6 +519,58 @@ async fn a_subscription_to_an_unknown_entity_warns_at_startup_and_after_reconnec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_own_log_level_applies_to_it_alone() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let app = |key: &str, level: &str| {
+        format!(
+            "[hassette.apps.{key}]\nclass_name = \"Panicky\"\n{level}config = {{ instance_name = \"{key}\", entity = \"input_boolean.guest_mode\" }}\n"
+        )
+    };
+    let apps = [
+        app("quiet", "log_level = \"WARN\"\n"),
+        app("plain", ""),
+        app("verbose", "log_level = \"Debug\"\n"),
+    ]
+    .concat();
+    let config = write_config_with(dir.path(), &fake, "log_level = \"INFO\"", &apps);
+    let mut h = Hassette::start_bin(
+        &test_apps_bin(),
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &[],
+    );
+    h.wait_for("3 app instance(s) started, 0 failed");
+    fake.set_state("input_boolean.guest_mode", "half", None);
+    h.seen_or_wait_for("plain/plain: panicky saw a change");
+    h.seen_or_wait_for("verbose/verbose: panicky saw a change");
+    // The bus logs each subscription at DEBUG, inside the app that makes it.
+    let debug = |key: &str| format!("{key}/{key}: subscribed");
+    assert!(
+        h.seen.iter().any(|l| l.contains(&debug("verbose"))),
+        "{}",
+        h.seen.join("\n")
+    );
+    assert_eq!(h.sigterm(), Some(0));
+    for key in ["quiet", "plain"] {
+        assert!(
+            !h.seen.iter().any(|l| l.contains(&debug(key))),
+            "{}",
+            h.seen.join("\n")
+        );
+    }
+    assert!(
+        !h.seen
+            .iter()
+            .any(|l| l.contains("quiet/quiet: panicky saw")),
+        "{}",
+        h.seen.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_no_app_can_run_hassette_run_says_so_and_exits_1() {
     let fake = FakeHomeAssistant::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -137,6 +137,27 @@ fn check_reports_broken_files_with_exit_2() {
             "[hassette.apps.r]\nclass_name = \"DailyReport\"\nconfig = { at = \"25:99\" }\n",
             "app `r` instance `DailyReport.0` (DailyReport): field `at`: ",
         ),
+        (
+            "[hassette]\nlog_level = INFO\n",
+            "hassette.toml:2:13: TOML syntax error: ",
+        ),
+        (
+            "[hassette]\nlog_level = INFO\n",
+            "; a string needs quotes: write log_level = \"INFO\"",
+        ),
+        (
+            "[hassette]\nbase_url = \"homeassistant.local:8123\"\n",
+            "hassette.toml:2:1: `hassette.base_url`: \"homeassistant.local:8123\" has no scheme; write base_url = \"http://homeassistant.local:8123\" (or \"https://homeassistant.local:8123\" for TLS)",
+        ),
+        // Two syntax errors: both are reported, the first one too.
+        (
+            "[hassette]\nlog_level = INFO\nverify_ssl = yes\n",
+            "hassette.toml:2:13: TOML syntax error",
+        ),
+        (
+            "[hassette]\nlog_level = INFO\nverify_ssl = yes\n",
+            "hassette.toml:3:14: TOML syntax error",
+        ),
     ];
     for (toml, expected) in cases {
         std::fs::write(dir.path().join("hassette.toml"), toml).unwrap();

@@ -62,6 +62,11 @@ async fn run_async(
     log_options.retention_days = config.log_retention_days;
     log_options.max_total_bytes = config.log_max_size;
     log_options.secret.clone_from(&config.token);
+    log_options.app_levels = config
+        .apps
+        .iter()
+        .filter_map(|a| Some((a.key.clone(), a.log_level.clone()?)))
+        .collect();
     let logs = logging::init(&log_options).map_err(|e| Failure::runtime(anyhow!(e)))?;
 
     let demo = if args.demo {

@@ -280,6 +280,11 @@ pub(crate) fn validate(
 /// A message saying what is wrong, for anything but an http(s) or ws(s) URL with a host.
 pub fn parse_base_url(text: &str) -> Result<(url::Url, url::Url), String> {
     let text = text.trim();
+    if !text.contains("://") {
+        return Err(format!(
+            "{text:?} has no scheme; write base_url = \"http://{text}\" (or \"https://{text}\" for TLS)"
+        ));
+    }
     let ws = crate::ha::websocket_url(text).map_err(|e| match e {
         crate::ha::HaError::InvalidUrl { reason, .. } => {
             format!("{text:?} is not usable: {reason}")
@@ -441,7 +446,7 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
         }
         let log_level = r.string(app, &prefix, "log_level");
         if let Some(level) = &log_level
-            && let Err(message) = check_log_level(level)
+            && let Err(message) = crate::logging::app_level(level)
         {
             r.invalid(&format!("{prefix}.log_level"), message);
         }
