@@ -314,7 +314,11 @@ fn log_filters_the_store() {
     );
     assert_eq!(run(&["--instance", "back"]).len(), 1);
     assert_eq!(run(&["--level", "error"]).len(), 1);
-    assert_eq!(run(&["--grep", "door|light"]).len(), 2);
+    assert_eq!(run(&["--grep", "door|light on"]).len(), 2);
+    // The fields too, as printed (`entity=light.porch`); -i ignores case.
+    assert_eq!(run(&["--grep", "entity=light.porch"]).len(), 5);
+    assert_eq!(run(&["--grep", "LIGHT ON"]).len(), 0);
+    assert_eq!(run(&["--grep", "LIGHT ON", "-i"]).len(), 1);
     assert_eq!(run(&["--grep", "front:count"]).len(), 1);
     assert_eq!(run(&["--until", "2h"]).len(), 1);
     let last = run(&["--app", "porch", "--limit", "1"]);
@@ -332,7 +336,16 @@ fn log_follow_prints_records_written_later() {
     let dir = tempfile::tempdir().unwrap();
     write_store(dir.path(), &[record(5, "INFO", "porch", "front", "before")]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
-        .args(["log", "--data-dir", ".", "--follow", "--app", "porch"])
+        .args([
+            "log",
+            "--data-dir",
+            ".",
+            "--follow",
+            "--since",
+            "1h",
+            "--app",
+            "porch",
+        ])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -547,4 +560,117 @@ fn an_os_cause_is_printed_once() {
     let os = std::fs::read("/nonexistent/x").unwrap_err().to_string();
     assert!(stderr.contains(&os), "{stderr}");
     assert_eq!(stderr.matches(&os).count(), 1, "{stderr}");
+}
+
+#[test]
+fn log_follow_alone_starts_at_the_end() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    write_store(
+        dir.path(),
+        &[record(5, "INFO", "porch", "front", "history")],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
+        .args(["log", "--data-dir", ".", "--follow"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    stderr.read_line(&mut said).unwrap();
+    assert!(said.starts_with("following "), "{said}");
+    let file = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        format!("{}\n", record(0, "INFO", "porch", "front", "new")).as_bytes(),
+    )
+    .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.ends_with("new entity=light.porch"), "{first}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn log_with_an_unknown_app_lists_the_configured_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = example();
+    let out = hassette(
+        dir.path(),
+        &[
+            "log",
+            "-c",
+            example.to_str().unwrap(),
+            "--app",
+            "hallway_lihgt",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--app hallway_lihgt: no such app in "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("configured apps: "), "{stderr}");
+    assert!(stderr.contains("hallway_light"), "{stderr}");
+}
+
+#[test]
+fn log_skips_a_bad_file_a_directory_and_an_overlong_line_with_a_warning_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(2 * 1024 * 1024);
+    write_store(
+        dir.path(),
+        &[
+            record(30, "INFO", "porch", "front", "before the long line"),
+            record(29, "INFO", "porch", "front", &huge),
+            record(28, "INFO", "porch", "front", "after the long line"),
+        ],
+    );
+    let logs = dir.path().join("logs");
+    // A later store file that cannot be opened (a symlink to itself), and a directory, one
+    // named like a store file and one not.
+    let looped = logs.join("hassette-20990101T000000.000Z.jsonl");
+    assert!(looped.starts_with(dir.path()));
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    std::fs::create_dir(logs.join("hassette-20980101T000000.000Z.jsonl")).unwrap();
+    std::fs::create_dir(logs.join("stray")).unwrap();
+    let out = hassette(dir.path(), &["log", "--data-dir", "."]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout:.300}");
+    assert!(lines[0].contains("before the long line"));
+    assert!(lines[1].contains("after the long line"));
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(warnings.len(), 4, "{stderr}");
+    assert!(
+        stderr.contains("warning: skipped ./logs/hassette-20990101T000000.000Z.jsonl: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: skipped ./logs/stray: a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: skipped ./logs/hassette-20980101T000000.000Z.jsonl: a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: skipped a line of 2097"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(more than 1048576)"), "{stderr}");
 }

@@ -22,14 +22,7 @@ pub(crate) fn run(
     }
     let config = super::load(global, registry)?;
     for key in &args.apps {
-        if config.app(key).is_none() {
-            let known: Vec<&str> = config.apps.iter().map(|a| a.key.as_str()).collect();
-            return Err(Failure::usage(anyhow!(
-                "--app {key}: no such app in {}; configured apps: {}",
-                config.file.display(),
-                known.join(", ")
-            )));
-        }
+        super::check_app_keys(&config, Some(key))?;
     }
     if !args.demo && config.token.is_none() {
         return Err(Failure::usage(anyhow!(

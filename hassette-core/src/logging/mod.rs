@@ -50,7 +50,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use layer::StoreLayer;
-pub use query::{Cursor, LogQuery, Match, Matcher};
+pub use query::{Cursor, LogQuery, MAX_LINE, Match, Matcher};
 pub use record::Record;
 pub use since::{ACCEPTED_FORMS, parse_when};
 
