@@ -149,6 +149,14 @@ fn check_reports_broken_files_with_exit_2() {
             "[hassette]\nbase_url = \"homeassistant.local:8123\"\n",
             "hassette.toml:2:1: `hassette.base_url`: \"homeassistant.local:8123\" has no scheme; write base_url = \"http://homeassistant.local:8123\" (or \"https://homeassistant.local:8123\" for TLS)",
         ),
+        (
+            "[hassette.apps.p]\nclass_name = \"Counter\"\nrestart = \"on_failure\"\nconfig = { entity = \"switch.x\" }\n",
+            "hassette.toml:3:1: `hassette.apps.p.restart`: \"on_failure\" is not a restart policy; write restart = \"on-failure\" or restart = \"never\" (did you mean \"on-failure\"?)",
+        ),
+        (
+            "[hassette.apps.p]\nclass_name = \"Counter\"\nlog_level = \"verbose\"\nconfig = { entity = \"switch.x\" }\n",
+            "hassette.toml:3:1: `hassette.apps.p.log_level`: \"verbose\" is not a log level; use TRACE, DEBUG, INFO, WARN, ERROR or OFF",
+        ),
         // Two syntax errors: both are reported, the first one too.
         (
             "[hassette]\nlog_level = INFO\nverify_ssl = yes\n",
