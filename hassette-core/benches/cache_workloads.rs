@@ -271,7 +271,9 @@ fn read_only(secs: u64) {
     let start = Instant::now();
     let mut reads = 0u64;
     while start.elapsed().as_secs() < secs {
-        let _ = cache.get::<Prefs>(&keys[fastrand::usize(..keys.len())]).unwrap();
+        let _ = cache
+            .get::<Prefs>(&keys[fastrand::usize(..keys.len())])
+            .unwrap();
         reads += 1;
     }
     let during = written_bytes() - before;
@@ -331,7 +333,9 @@ fn timer_lateness(secs: u64, writer_tasks: usize, use_cache: bool) {
         while start.elapsed().as_secs() < secs {
             let t = Instant::now();
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            let over = t.elapsed().saturating_sub(std::time::Duration::from_millis(5));
+            let over = t
+                .elapsed()
+                .saturating_sub(std::time::Duration::from_millis(5));
             late.push(over.as_nanos() as u64);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -346,7 +350,11 @@ fn timer_lateness(secs: u64, writer_tasks: usize, use_cache: bool) {
     let pct = |p: f64| late[((late.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
     println!(
         "{{\"impl\": \"hassette\", \"workload\": \"timer_lateness_{writer_tasks}_{}\", \"timers\": {}, \"writes\": {writes}, \"p50_ms\": {:.3}, \"p99_ms\": {:.3}, \"max_ms\": {:.3}}}",
-        if use_cache { "cache_writers" } else { "encoders" },
+        if use_cache {
+            "cache_writers"
+        } else {
+            "encoders"
+        },
         late.len(),
         pct(0.5),
         pct(0.99),
