@@ -193,7 +193,13 @@ impl Shared {
 
     /// Locks the state of an open cache.
     pub(crate) fn lock_open(&self) -> Result<MutexGuard<'_, State>, CacheError> {
-        let st = lock(&self.state);
+        // Uncontended, this is one atomic operation. When the flusher holds the lock (an
+        // eviction pass, a log rotation), the wait happens off the runtime's worker.
+        let st = match self.state.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => off_the_runtime(|| lock(&self.state)),
+        };
         if st.closed {
             return Err(CacheError::Closed {
                 path: self.dir.clone(),
