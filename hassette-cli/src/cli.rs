@@ -65,7 +65,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Run against a built-in simulated Home Assistant instead of `base_url`
+    /// Run against a built-in simulated Home Assistant instead of `base_url` (needs hassette-cli's `demo` feature)
     #[arg(long)]
     pub(crate) demo: bool,
     /// Run only this app (repeatable)

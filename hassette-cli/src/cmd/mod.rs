@@ -2,6 +2,7 @@
 
 mod apps;
 mod check;
+mod demo;
 mod dev;
 mod log;
 mod new;

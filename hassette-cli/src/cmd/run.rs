@@ -7,9 +7,9 @@ use hassette_core::app::AppRegistry;
 use hassette_core::config::Config;
 use hassette_core::logging::{self, LogOptions};
 use hassette_core::runtime::{self, RunOptions, Runtime};
-use hassette_core::testing::FakeHomeAssistant;
 
 use super::Failure;
+use super::demo::Demo;
 use crate::cli::{GlobalArgs, RunArgs};
 
 pub(crate) fn run(
@@ -17,6 +17,9 @@ pub(crate) fn run(
     args: &RunArgs,
     registry: &AppRegistry,
 ) -> Result<ExitCode, Failure> {
+    if args.demo && !cfg!(feature = "demo") {
+        return Err(Demo::unavailable());
+    }
     let config = super::load(global, registry)?;
     for key in &args.apps {
         if config.app(key).is_none() {
@@ -56,17 +59,12 @@ async fn run_async(
     let logs = logging::init(&log_options).map_err(|e| Failure::runtime(anyhow!(e)))?;
 
     let demo = if args.demo {
-        let fake = FakeHomeAssistant::demo()
-            .await
-            .context("cannot start the demo Home Assistant")
-            .map_err(Failure::runtime)?;
-        tracing::info!(url = %fake.base_url(), "demo: running against the built-in simulated Home Assistant");
-        Some(fake)
+        Some(Demo::start().await?)
     } else {
         None
     };
     let client_options = match (&demo, &config.token) {
-        (Some(fake), _) => runtime::client_options(config, fake.base_url(), fake.token()),
+        (Some(demo), _) => demo.client_options(config),
         (None, Some(token)) => {
             runtime::client_options(config, config.base_url.clone(), token.clone())
         }
@@ -95,7 +93,9 @@ async fn run_async(
     }
     super::print_out(&text);
     let result = runtime.run_until(shutdown_signal()).await;
-    drop(demo);
+    if let Some(demo) = demo {
+        demo.stop();
+    }
     logs.flush();
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),

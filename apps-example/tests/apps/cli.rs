@@ -1,7 +1,5 @@
 //! The real `hassette` binary, run in temp dirs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
