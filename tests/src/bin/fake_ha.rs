@@ -23,9 +23,7 @@ fn parse() -> Result<FakeOptions, String> {
         match flag.as_str() {
             "--port" => {
                 let text = value()?;
-                opts.port = text
-                    .parse()
-                    .map_err(|e| format!("--port {text}: {e}"))?;
+                opts.port = text.parse().map_err(|e| format!("--port {text}: {e}"))?;
             }
             "--token" => opts.token = Secret::new(value()?),
             "--websocket-path" => opts.websocket_path = value()?,

@@ -82,6 +82,10 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream) {
     let path = shared.websocket_path.clone();
     // As Home Assistant (and the Supervisor's proxy): only the websocket endpoint upgrades;
     // any other path is a plain 404.
+    #[allow(
+        clippy::result_large_err,
+        reason = "tungstenite's handshake callback returns its ErrorResponse by value"
+    )]
     let check_path = move |request: &Request, response: Response| {
         if request.uri().path() == path {
             Ok(response)
