@@ -18,6 +18,9 @@ mod real_ha;
 #[path = "e2e/user_crate.rs"]
 mod user_crate;
 
+#[path = "e2e/private_files.rs"]
+mod private_files;
+
 /// The `hassette` binary of this workspace, built if `cargo test` did not build it already.
 fn hassette_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -157,8 +157,9 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, String> {
         .map_err(|e| format!("log level {:?}: {e}", options.filter))?;
     let (store, guard) = store_layer(options).map_err(|e| {
         format!(
-            "cannot start the log store in {}: {e}",
-            options.dir.display()
+            "cannot start the log store in {}: {e}{}",
+            options.dir.display(),
+            crate::private_files::permission_advice(&options.dir, &e)
         )
     })?;
     let console = options.console.then(|| {
