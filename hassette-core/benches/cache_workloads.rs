@@ -271,7 +271,9 @@ fn read_only(secs: u64) {
     let start = Instant::now();
     let mut reads = 0u64;
     while start.elapsed().as_secs() < secs {
-        let _ = cache.get::<Prefs>(&keys[fastrand::usize(..keys.len())]).unwrap();
+        let _ = cache
+            .get::<Prefs>(&keys[fastrand::usize(..keys.len())])
+            .unwrap();
         reads += 1;
     }
     let during = written_bytes() - before;
@@ -324,7 +326,9 @@ fn timer_lateness(secs: u64) {
         while start.elapsed().as_secs() < secs {
             let t = Instant::now();
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            let over = t.elapsed().saturating_sub(std::time::Duration::from_millis(5));
+            let over = t
+                .elapsed()
+                .saturating_sub(std::time::Duration::from_millis(5));
             late.push(over.as_nanos() as u64);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);

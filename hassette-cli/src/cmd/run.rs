@@ -22,14 +22,7 @@ pub(crate) fn run(
     }
     let config = super::load(global, registry)?;
     for key in &args.apps {
-        if config.app(key).is_none() {
-            let known: Vec<&str> = config.apps.iter().map(|a| a.key.as_str()).collect();
-            return Err(Failure::usage(anyhow!(
-                "--app {key}: no such app in {}; configured apps: {}",
-                config.file.display(),
-                known.join(", ")
-            )));
-        }
+        super::check_app_keys(&config, Some(key))?;
     }
     if !args.demo && config.token.is_none() {
         return Err(Failure::usage(anyhow!(
@@ -38,6 +31,12 @@ pub(crate) fn run(
             config.file.display()
         )));
     }
+    // Before anything connects (and before the log store opens in it).
+    config.check_data_dir().map_err(Failure::usage)?;
+    super::print_out(&format!(
+        "hassette: data dir {}\n",
+        super::data_dir_text(&config)
+    ));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hassette")
@@ -56,6 +55,11 @@ async fn run_async(
     log_options.retention_days = config.log_retention_days;
     log_options.max_total_bytes = config.log_max_size;
     log_options.secret.clone_from(&config.token);
+    log_options.app_levels = config
+        .apps
+        .iter()
+        .filter_map(|a| Some((a.key.clone(), a.log_level.clone()?)))
+        .collect();
     let logs = logging::init(&log_options).map_err(|e| Failure::runtime(anyhow!(e)))?;
 
     let demo = if args.demo {
@@ -77,11 +81,16 @@ async fn run_async(
         .map_err(|e| Failure::runtime(anyhow::Error::new(e)))?;
     let summary = runtime.summary();
     let mut text = format!(
-        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; Ctrl-C to stop\n",
+        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; {}\n",
         summary.started(),
         summary.failed(),
         summary.disabled.len(),
-        summary.entities
+        summary.entities,
+        if summary.why_nothing_runs().is_some() {
+            "no app can run"
+        } else {
+            "Ctrl-C to stop"
+        }
     );
     for failed in summary.instances.iter().filter(|i| i.result.is_err()) {
         if let Err(why) = &failed.result {

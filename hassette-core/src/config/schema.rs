@@ -62,6 +62,11 @@ pub(crate) const APP_KEYS: &[(&str, Kind)] = &[
     ("enabled", Kind::Bool),
     ("cache_size", Kind::Size),
     ("config", Kind::Table),
+    ("log_level", Kind::Str),
+    ("restart", Kind::Str),
+    ("max_restarts", Kind::Count),
+    ("restart_window", Kind::Duration),
+    ("restart_delay", Kind::Duration),
 ];
 
 /// How a TOML value's type is named in errors.

@@ -8,7 +8,7 @@ use super::error::{ConfigError, Origin, closest};
 use super::schema::{self, APP_KEYS, HASSETTE_KEYS, Kind};
 use super::source::Layered;
 use super::{AppConfig, Config, DEFAULT_BASE_URL, DEFAULT_CACHE_SIZE, DEFAULT_LOG_LEVEL};
-use super::{InstanceConfig, Secret};
+use super::{InstanceConfig, Restart, RestartPolicy, Secret};
 use crate::app::AppRegistry;
 
 /// The directories relative paths are resolved against: the config file's for paths set in a
@@ -254,6 +254,11 @@ pub(crate) fn validate(
         token,
         verify_ssl,
         data_dir,
+        data_dir_origin: if h.contains_key("data_dir") {
+            layered.origin("hassette.data_dir")
+        } else {
+            Origin::Default
+        },
         default_cache_size,
         cache_flush_interval,
         cache_memory_budget,
@@ -280,6 +285,11 @@ pub(crate) fn validate(
 /// A message saying what is wrong, for anything but an http(s) or ws(s) URL with a host.
 pub fn parse_base_url(text: &str) -> Result<(url::Url, url::Url), String> {
     let text = text.trim();
+    if !text.contains("://") {
+        return Err(format!(
+            "{text:?} has no scheme; write base_url = \"http://{text}\" (or \"https://{text}\" for TLS)"
+        ));
+    }
     let ws = crate::ha::websocket_url(text).map_err(|e| match e {
         crate::ha::HaError::InvalidUrl { reason, .. } => {
             format!("{text:?} is not usable: {reason}")
@@ -439,6 +449,13 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
                 known,
             });
         }
+        let log_level = r.string(app, &prefix, "log_level");
+        if let Some(level) = &log_level
+            && let Err(message) = crate::logging::app_level(level)
+        {
+            r.invalid(&format!("{prefix}.log_level"), message);
+        }
+        let restart = read_restart(r, app, &prefix);
         let instances = read_instances(r, app, &prefix, key, &class_name, &mut names);
         if let (Some(class), true) = (class, enabled) {
             for instance in &instances {
@@ -466,6 +483,8 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
             enabled,
             cache_size,
             instances,
+            log_level,
+            restart,
         });
     }
     out
@@ -500,6 +519,32 @@ fn check_shared_cache_sizes(r: &mut Reader<'_>, apps: &[AppConfig], default: u64
             }
             Some(_) => {}
         }
+    }
+}
+
+/// `restart`, `max_restarts`, `restart_window` and `restart_delay` of one app table.
+fn read_restart(r: &mut Reader<'_>, app: &toml::Table, prefix: &str) -> RestartPolicy {
+    let default = RestartPolicy::default();
+    let restart = match r.string(app, prefix, "restart").as_deref() {
+        None | Some("on-failure") => Restart::OnFailure,
+        Some("never") => Restart::Never,
+        Some(other) => {
+            let suggestion = closest(other, ["on-failure", "never"])
+                .map_or_else(String::new, |s| format!(" (did you mean \"{s}\"?)"));
+            r.invalid(
+                &format!("{prefix}.restart"),
+                format!("{other:?} is not a restart policy; write restart = \"on-failure\" or restart = \"never\"{suggestion}"),
+            );
+            default.restart
+        }
+    };
+    RestartPolicy {
+        restart,
+        max_restarts: r
+            .count(app, prefix, "max_restarts")
+            .unwrap_or(default.max_restarts),
+        window: r.duration(app, prefix, "restart_window", default.window),
+        delay: r.duration(app, prefix, "restart_delay", default.delay),
     }
 }
 

@@ -51,6 +51,10 @@ pub(crate) fn list_files(dir: &Path) -> io::Result<Vec<StoreFile>> {
         let Some(start) = name.to_str().and_then(parse_name) else {
             continue;
         };
+        // Not one of ours, whatever its name (a reader warns about it).
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         files.push(StoreFile {
             start,
             path: entry.path(),

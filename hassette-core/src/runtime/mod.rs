@@ -6,6 +6,7 @@
 //! last.
 
 pub(crate) mod supervisor;
+mod unknown_entities;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -98,6 +99,10 @@ pub enum RuntimeError {
     /// Home Assistant rejected the token on a reconnect: running on is pointless.
     #[error("Home Assistant rejected the access token on reconnect: {0}")]
     AuthFailed(String),
+    /// No app instance can run: none is enabled, or every one failed and will not be
+    /// restarted.
+    #[error("no app can run: {0}")]
+    NoAppRunning(&'static str),
 }
 
 /// One app instance's start.
@@ -120,6 +125,9 @@ pub struct StartSummary {
     pub disabled: Vec<String>,
     /// Entities read from Home Assistant.
     pub entities: usize,
+    /// Instances running, or failed and waiting to be restarted, once every instance had its
+    /// first try.
+    pub alive: usize,
 }
 
 impl StartSummary {
@@ -134,6 +142,16 @@ impl StartSummary {
     pub fn failed(&self) -> usize {
         self.instances.len() - self.started()
     }
+
+    /// Why no app can run, when none can: none is enabled, or each failed for good.
+    #[must_use]
+    pub fn why_nothing_runs(&self) -> Option<&'static str> {
+        match (self.instances.is_empty(), self.alive) {
+            (true, _) => Some("no app instance is enabled (or selected with --app)"),
+            (false, 0) => Some("every app instance failed and none will be restarted"),
+            _ => None,
+        }
+    }
 }
 
 /// A running runtime: apps started and receiving events.
@@ -147,6 +165,7 @@ pub struct Runtime {
     tasks: Vec<(String, JoinHandle<()>)>,
     background: Vec<JoinHandle<()>>,
     fatal: mpsc::Receiver<RuntimeError>,
+    alive: supervisor::Alive,
     shutdown_timeout: Duration,
 }
 
@@ -224,6 +243,7 @@ impl Runtime {
         let mut tasks = Vec::new();
         let mut reconnect_hooks = Vec::new();
         let mut pending = Vec::new();
+        let alive = supervisor::Alive::new();
         for app in &config.apps {
             let selected = options.only_apps.is_empty() || options.only_apps.contains(&app.key);
             let Some(class) = registry
@@ -244,6 +264,8 @@ impl Runtime {
                     shutdown_timeout: options.shutdown_timeout,
                     mailbox: options.mailbox,
                     cache_size: config.cache_size(app),
+                    restart: app.restart,
+                    alive: alive.clone(),
                 });
                 tasks.push((format!("{}/{}", app.key, instance.name), launched.task));
                 reconnect_hooks.push(launched.reconnected);
@@ -261,9 +283,12 @@ impl Runtime {
                 result,
             });
         }
+        summary.alive = alive.count();
+        unknown_entities::warn_unknown(&bus, &states);
         let (fatal_tx, fatal) = mpsc::channel(1);
         background.push(tokio::spawn(watch_connection(
             client.clone(),
+            bus.clone(),
             states,
             reconnect_hooks,
             fatal_tx,
@@ -283,6 +308,7 @@ impl Runtime {
             tasks,
             background,
             fatal,
+            alive,
             shutdown_timeout: options.shutdown_timeout,
         })
     }
@@ -346,14 +372,20 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`RuntimeError::AuthFailed`] when Home Assistant rejects the token on a reconnect.
+    /// [`RuntimeError::AuthFailed`] when Home Assistant rejects the token on a reconnect;
+    /// [`RuntimeError::NoAppRunning`] when no app instance is left that can run.
     pub async fn run_until(
         mut self,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), RuntimeError> {
+        let nothing_runs = self.summary.why_nothing_runs();
+        let none_left = self.alive.none_left();
         let fatal = tokio::select! {
             () = shutdown => None,
             err = self.fatal.recv() => err,
+            () = none_left => Some(RuntimeError::NoAppRunning(nothing_runs.unwrap_or(
+                "every app instance failed and gave up restarting",
+            ))),
         };
         self.shutdown().await;
         fatal.map_or(Ok(()), Err)
@@ -456,6 +488,7 @@ async fn subscribe_event_types(
 /// hears what changed while away; a rejected token is fatal.
 async fn watch_connection(
     client: Client,
+    bus: Bus,
     states: States,
     hooks: Vec<supervisor::ReconnectHook>,
     fatal: mpsc::Sender<RuntimeError>,
@@ -473,6 +506,7 @@ async fn watch_connection(
                 };
                 let changed: Arc<[StateChanged]> = states.replace_and_diff(fresh).into();
                 tracing::info!(changed = changed.len(), "reconnected to Home Assistant");
+                unknown_entities::warn_unknown(&bus, &states);
                 for hook in &hooks {
                     hook(Arc::clone(&changed));
                 }
