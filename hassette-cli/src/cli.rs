@@ -10,6 +10,8 @@ Examples:
   hassette check                                 validate ./hassette.toml and every app's config
   hassette run --app porch_light                 run only the app `porch_light`
   hassette log --app porch_light --since 1h      what `porch_light` did in the last hour
+  hassette new my-apps --path ~/src/hassette     a ready crate for your own apps
+  hassette dev --demo                            in your crate: rebuild and restart on every save
   hassette completions bash > /etc/bash_completion.d/hassette";
 
 /// Home Assistant automations written in Rust.
@@ -49,6 +51,11 @@ pub(crate) enum Command {
     Check,
     /// List the app classes this binary knows
     Apps,
+    /// Write a ready crate for your own apps into DIR
+    New(NewArgs),
+    /// In your app crate: build, run, and rebuild and restart on every change of src/,
+    /// Cargo.toml or hassette.toml
+    Dev(DevArgs),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -64,6 +71,42 @@ pub(crate) struct RunArgs {
     /// Run only this app (repeatable)
     #[arg(long = "app", value_name = "KEY")]
     pub(crate) apps: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewArgs {
+    /// The directory to create (its name becomes the crate's name)
+    pub(crate) dir: PathBuf,
+    /// Depend on a local checkout of the Hassette repository, by path
+    #[arg(long, value_name = "CHECKOUT", conflicts_with_all = ["git", "branch", "tag", "rev"])]
+    pub(crate) path: Option<PathBuf>,
+    /// Depend on Hassette by git URL (the default, with this URL unless given)
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = env!("CARGO_PKG_REPOSITORY"))]
+    pub(crate) git: Option<String>,
+    /// With the git source: this branch
+    #[arg(long, conflicts_with_all = ["tag", "rev"])]
+    pub(crate) branch: Option<String>,
+    /// With the git source: this tag
+    #[arg(long, conflicts_with = "rev")]
+    pub(crate) tag: Option<String>,
+    /// With the git source: this commit
+    #[arg(long)]
+    pub(crate) rev: Option<String>,
+    /// The crate's name [default: DIR's name]
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+    /// Build with `cargo build --release`
+    #[arg(long)]
+    pub(crate) release: bool,
+    /// The binary to build and run, when the crate has several
+    #[arg(long, value_name = "NAME")]
+    pub(crate) bin: Option<String>,
 }
 
 #[derive(Debug, Args)]

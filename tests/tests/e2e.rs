@@ -14,6 +14,9 @@ use hassette_core::testing::FakeHomeAssistant;
 // Against a real Home Assistant (with HASSETTE_REAL_HA=1): one test binary, so not tests/real_ha.rs.
 #[path = "e2e/real_ha.rs"]
 mod real_ha;
+// `hassette new` and `hassette dev` in a generated crate.
+#[path = "e2e/user_crate.rs"]
+mod user_crate;
 
 #[path = "e2e/private_files.rs"]
 mod private_files;

@@ -3,7 +3,9 @@
 mod apps;
 mod check;
 mod demo;
+mod dev;
 mod log;
+mod new;
 mod run;
 
 use std::process::ExitCode;
@@ -43,6 +45,8 @@ pub(crate) fn dispatch(cli: Cli, registry: &AppRegistry) -> Result<ExitCode, Fai
         Command::Apps => Ok(apps::apps(registry)),
         Command::Run(args) => run::run(&cli.global, &args, registry),
         Command::Log(args) => log::log(&cli.global, &args, registry),
+        Command::New(args) => new::new(&args),
+        Command::Dev(args) => dev::dev(&cli.global, &args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -23,7 +23,9 @@ use super::protocol::{self, Incoming};
 ///
 /// `http` becomes `ws`, `https` becomes `wss`, and the path becomes `/api/websocket` (a path
 /// prefix, as behind a reverse proxy, is kept). `ws`/`wss` URLs are accepted as they are, with
-/// `/api/websocket` appended unless already present.
+/// `/api/websocket` appended unless their path already ends in `/websocket`: that keeps the
+/// Supervisor's proxy, `ws://supervisor/core/websocket` (what a Home Assistant add-on connects
+/// to), as it is.
 ///
 /// # Errors
 ///
@@ -38,6 +40,8 @@ use super::protocol::{self, Incoming};
 /// assert_eq!(url.as_str(), "ws://homeassistant.local:8123/api/websocket");
 /// let url = websocket_url("https://example.org/ha/")?;
 /// assert_eq!(url.as_str(), "wss://example.org/ha/api/websocket");
+/// let url = websocket_url("ws://supervisor/core/websocket")?;
+/// assert_eq!(url.as_str(), "ws://supervisor/core/websocket");
 /// assert!(websocket_url("ftp://example.org").is_err());
 /// # Ok::<(), hassette_core::ha::HaError>(())
 /// ```
@@ -50,15 +54,22 @@ pub fn websocket_url(base: &str) -> Result<Url, HaError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host"));
     }
-    let scheme = match url.scheme() {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
+    let (scheme, explicit) = match url.scheme() {
+        "http" => ("ws", false),
+        "ws" => ("ws", true),
+        "https" => ("wss", false),
+        "wss" => ("wss", true),
         _ => return Err(invalid("the scheme must be http or https")),
     };
     url.set_scheme(scheme)
         .map_err(|()| invalid("cannot set the websocket scheme"))?;
     let path = url.path().trim_end_matches('/').to_owned();
-    if !path.ends_with("/api/websocket") {
+    let endpoint = if explicit {
+        "/websocket"
+    } else {
+        "/api/websocket"
+    };
+    if !path.ends_with(endpoint) {
         url.set_path(&format!("{path}/api/websocket"));
     }
     url.set_query(None);
@@ -322,6 +333,14 @@ mod tests {
         assert_eq!(ok("http://h:8123/"), "ws://h:8123/api/websocket");
         assert_eq!(ok("https://h"), "wss://h/api/websocket");
         assert_eq!(ok("ws://h/api/websocket"), "ws://h/api/websocket");
+        assert_eq!(ok("ws://h:8123"), "ws://h:8123/api/websocket");
+        // The Supervisor's proxy, as an add-on reaches it.
+        assert_eq!(
+            ok("ws://supervisor/core/websocket"),
+            "ws://supervisor/core/websocket"
+        );
+        // An http URL is a base URL: its path is a prefix, whatever it ends in.
+        assert_eq!(ok("http://h/websocket"), "ws://h/websocket/api/websocket");
         assert_eq!(
             ok("https://h/prefix/?q=1#f"),
             "wss://h/prefix/api/websocket"

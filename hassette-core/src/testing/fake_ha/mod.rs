@@ -65,6 +65,12 @@ pub struct FakeOptions {
     /// Send several messages as one JSON-array frame when the client enabled
     /// `coalesce_messages` (default `true`).
     pub coalesce: bool,
+    /// The path that accepts websocket connections (it must end in `/websocket`); any other
+    /// gets a 404, as from Home Assistant. Default `/api/websocket`; the Supervisor's proxy,
+    /// which add-ons connect to, serves `/core/websocket`.
+    pub websocket_path: String,
+    /// The loopback port to listen on; 0 (the default) picks a free one.
+    pub port: u16,
 }
 
 impl Default for FakeOptions {
@@ -75,6 +81,8 @@ impl Default for FakeOptions {
             time_zone: "Europe/Amsterdam".into(),
             states: demo::states(),
             coalesce: true,
+            websocket_path: "/api/websocket".into(),
+            port: 0,
         }
     }
 }
@@ -94,6 +102,7 @@ pub(crate) struct Shared {
     /// `false` while the fake is "down" (connections refused).
     up: watch::Sender<bool>,
     port: u16,
+    websocket_path: String,
     token: Mutex<Secret>,
     /// The `type` of every command received after authentication, in order.
     commands: Mutex<Vec<String>>,
@@ -148,9 +157,23 @@ impl FakeHomeAssistant {
     ///
     /// # Errors
     ///
-    /// When no loopback port can be bound.
+    /// When the port cannot be bound, or `websocket_path` is not a path (`/...`).
     pub async fn start_with(opts: FakeOptions) -> std::io::Result<Self> {
-        let listener = server::bind(0)?;
+        let path_ok = opts.websocket_path.starts_with('/')
+            && opts.websocket_path.ends_with("/websocket")
+            && url::Url::parse("ws://127.0.0.1")
+                .and_then(|u| u.join(&opts.websocket_path))
+                .is_ok_and(|u| u.path() == opts.websocket_path);
+        if !path_ok {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "websocket path {:?} is not a plain path ending in /websocket, like /api/websocket",
+                    opts.websocket_path
+                ),
+            ));
+        }
+        let listener = server::bind(opts.port)?;
         let port = listener.local_addr()?.port();
         let mut world = World::new(&opts.ha_version, &opts.time_zone, opts.states);
         if !world.reports_last_reported() {
@@ -165,6 +188,7 @@ impl FakeHomeAssistant {
             bus,
             up: watch::Sender::new(true),
             port,
+            websocket_path: opts.websocket_path,
             token: Mutex::new(opts.token),
             commands: Mutex::new(Vec::new()),
             event_subscriptions: Mutex::new(Vec::new()),
@@ -190,22 +214,40 @@ impl FakeHomeAssistant {
     ///
     /// When no loopback port can be bound.
     pub async fn demo() -> std::io::Result<Self> {
-        let fake = Self::start().await?;
+        Self::demo_with(FakeOptions::default()).await
+    }
+
+    /// [`FakeHomeAssistant::demo`] with options (the port, the token, the websocket path).
+    ///
+    /// # Errors
+    ///
+    /// As [`FakeHomeAssistant::start_with`].
+    pub async fn demo_with(opts: FakeOptions) -> std::io::Result<Self> {
+        let fake = Self::start_with(opts).await?;
         tokio::spawn(demo::drive(fake.shared.clone()));
         Ok(fake)
     }
 
-    /// The base URL to configure, `http://127.0.0.1:PORT`.
+    /// The base URL to configure, `http://127.0.0.1:PORT`; with another
+    /// [`FakeOptions::websocket_path`], the websocket URL itself (as an add-on configures
+    /// `ws://supervisor/core/websocket`).
     #[must_use]
     pub fn base_url(&self) -> Url {
+        if self.shared.websocket_path != "/api/websocket" {
+            return self.url();
+        }
         let text = format!("http://127.0.0.1:{}", self.shared.port);
         Url::parse(&text).unwrap_or_else(|_| unreachable!("a loopback URL always parses"))
     }
 
-    /// The websocket URL, `ws://127.0.0.1:PORT/api/websocket`.
+    /// The websocket URL, `ws://127.0.0.1:PORT/api/websocket` (or the configured
+    /// [`FakeOptions::websocket_path`]).
     #[must_use]
     pub fn url(&self) -> Url {
-        let text = format!("ws://127.0.0.1:{}/api/websocket", self.shared.port);
+        let text = format!(
+            "ws://127.0.0.1:{}{}",
+            self.shared.port, self.shared.websocket_path
+        );
         Url::parse(&text).unwrap_or_else(|_| unreachable!("a loopback URL always parses"))
     }
 

@@ -12,6 +12,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -77,7 +79,25 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream) {
     let config = WebSocketConfig::default()
         .max_message_size(None)
         .max_frame_size(None);
-    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
+    let path = shared.websocket_path.clone();
+    // As Home Assistant (and the Supervisor's proxy): only the websocket endpoint upgrades;
+    // any other path is a plain 404.
+    #[allow(
+        clippy::result_large_err,
+        reason = "tungstenite's handshake callback returns its ErrorResponse by value"
+    )]
+    let check_path = move |request: &Request, response: Response| {
+        if request.uri().path() == path {
+            Ok(response)
+        } else {
+            let mut refused = ErrorResponse::new(Some("404: Not Found".to_owned()));
+            *refused.status_mut() = StatusCode::NOT_FOUND;
+            Err(refused)
+        }
+    };
+    let Ok(mut ws) =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(config)).await
+    else {
         return;
     };
     shared.connections.fetch_add(1, Ordering::Relaxed);

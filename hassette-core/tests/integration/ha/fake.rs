@@ -10,12 +10,15 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use hassette_core::ha::State;
+use hassette_core::config::Secret;
+use hassette_core::ha::{Client, State};
 use hassette_core::testing::{FakeHomeAssistant, FakeOptions};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::guard;
+use tokio_util::sync::CancellationToken;
+
+use super::{connect_with, guard};
 
 const TRANSCRIPT: &str = include_str!("../../data/ws-transcript-2024.3.3.jsonl");
 
@@ -277,4 +280,39 @@ async fn the_demo_house_moves_on_its_own() {
         fake.state("binary_sensor.hallway_motion").unwrap().state,
         "off"
     );
+}
+
+/// The Supervisor's proxy path, as an add-on connects: `ws://…/core/websocket` with the
+/// Supervisor's token works; Home Assistant's own path on that server is a 404.
+#[tokio::test]
+async fn supervisor_path_is_served_and_other_paths_are_not_found() {
+    let mut opts = FakeOptions::default();
+    opts.websocket_path = "/core/websocket".into();
+    opts.token = Secret::new("supervisor-token-for-this-addon");
+    let fake = FakeHomeAssistant::start_with(opts).await.unwrap();
+    let client_opts = fake.client_options();
+    assert_eq!(client_opts.base_url.path(), "/core/websocket");
+    assert_eq!(client_opts.base_url.scheme(), "ws");
+    let (client, _s, _c) = connect_with(client_opts.clone()).await;
+    assert!(!guard(client.get_states()).await.unwrap().is_empty());
+
+    let mut wrong = client_opts;
+    wrong.base_url = fake.url().join("/api/websocket").unwrap();
+    let err = guard(Client::connect(wrong, CancellationToken::new()))
+        .await
+        .unwrap_err();
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain = format!("{chain}: {cause}");
+        source = cause.source();
+    }
+    assert!(chain.contains("404"), "{chain}");
+
+    for bad in ["api/websocket", "/api/ws", "/core/websocket?x=1"] {
+        let mut opts = FakeOptions::default();
+        opts.websocket_path = bad.into();
+        let err = FakeHomeAssistant::start_with(opts).await.unwrap_err();
+        assert!(err.to_string().contains(bad), "{err}");
+    }
 }
