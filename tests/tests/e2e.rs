@@ -15,6 +15,9 @@ use hassette_core::testing::FakeHomeAssistant;
 #[path = "e2e/real_ha.rs"]
 mod real_ha;
 
+#[path = "e2e/private_files.rs"]
+mod private_files;
+
 /// The `hassette` binary of this workspace, built if `cargo test` did not build it already.
 fn hassette_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

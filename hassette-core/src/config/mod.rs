@@ -93,6 +93,8 @@ pub struct Config {
     pub default_cache_size: u64,
     /// How often cache writes are made durable (a power loss loses at most this much).
     pub cache_flush_interval: Duration,
+    /// Bytes of values each app class's cache keeps in memory for disk-free reads.
+    pub cache_memory_budget: u64,
     /// The log filter: a level (`INFO`) or directives (`info,hassette_core::ha=debug`).
     pub log_level: String,
     /// Log store files whose records are all older than this many days are deleted.

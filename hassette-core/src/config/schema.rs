@@ -42,6 +42,7 @@ pub(crate) const HASSETTE_KEYS: &[(&str, Kind)] = &[
     ("data_dir", Kind::Path),
     ("default_cache_size", Kind::Size),
     ("cache_flush_interval", Kind::Duration),
+    ("cache_memory_budget", Kind::Size),
     ("log_level", Kind::Str),
     ("log_retention_days", Kind::Count),
     ("log_max_size", Kind::Size),

@@ -227,6 +227,9 @@ pub(crate) fn validate(
     let default_cache_size = r
         .size(h, "hassette", "default_cache_size")
         .unwrap_or(DEFAULT_CACHE_SIZE);
+    let cache_memory_budget = r
+        .size(h, "hassette", "cache_memory_budget")
+        .unwrap_or(crate::cache::DEFAULT_MEMORY_BUDGET as u64);
     let secs = Duration::from_secs;
     let cache_flush_interval = r.duration(h, "hassette", "cache_flush_interval", secs(1));
     let command_timeout = r.duration(h, "hassette", "command_timeout", secs(10));
@@ -243,6 +246,7 @@ pub(crate) fn validate(
         );
     }
     let apps = read_apps(&mut r, h, registry);
+    check_shared_cache_sizes(&mut r, &apps, default_cache_size);
     Config {
         file: file.to_path_buf(),
         base_url,
@@ -257,6 +261,7 @@ pub(crate) fn validate(
         },
         default_cache_size,
         cache_flush_interval,
+        cache_memory_budget,
         log_level,
         log_retention_days,
         log_max_size,
@@ -483,6 +488,38 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
         });
     }
     out
+}
+
+/// All enabled apps of one class share one cache, so they must agree on its size: otherwise
+/// whichever starts first would silently win.
+fn check_shared_cache_sizes(r: &mut Reader<'_>, apps: &[AppConfig], default: u64) {
+    let mut first: std::collections::HashMap<&str, (&str, u64)> = std::collections::HashMap::new();
+    for app in apps.iter().filter(|a| a.enabled) {
+        let size = app.cache_size.unwrap_or(default);
+        match first.get(app.class_name.as_str()) {
+            None => {
+                first.insert(&app.class_name, (&app.key, size));
+            }
+            Some(&(other, other_size)) if other_size != size => {
+                let key = format!("hassette.apps.{}.cache_size", app.key);
+                let key = if app.cache_size.is_some() {
+                    key
+                } else {
+                    format!("hassette.apps.{other}.cache_size")
+                };
+                r.invalid(
+                    &key,
+                    format!(
+                        "apps `{other}` and `{}` both run class {}, whose instances share one \
+                         cache, but ask for different cache sizes ({other_size} and {size} \
+                         bytes); give both the same cache_size (or leave it out on both)",
+                        app.key, app.class_name
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// `restart`, `max_restarts`, `restart_window` and `restart_delay` of one app table.

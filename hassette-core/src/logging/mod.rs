@@ -170,8 +170,9 @@ pub fn init(options: &LogOptions) -> Result<LogGuard, String> {
     let filter = levels::Levels::new(global, apps);
     let (store, guard) = store_layer(options).map_err(|e| {
         format!(
-            "cannot start the log store in {}: {e}",
-            options.dir.display()
+            "cannot start the log store in {}: {e}{}",
+            options.dir.display(),
+            crate::private_files::permission_advice(&options.dir, &e)
         )
     })?;
     let console = options.console.then(|| {

@@ -213,7 +213,8 @@ impl Runtime {
             &config.data_dir,
             config.cache_flush_interval,
             options.clock.clone(),
-        );
+        )
+        .with_memory_budget(config.cache_memory_budget);
         let shared = Shared {
             api: Api::new(client.clone()),
             states: states.clone(),
