@@ -149,7 +149,7 @@ pub enum ConfigError {
     },
     /// `data_dir` cannot be created or written (checked by `hassette check` and before
     /// `hassette run` connects).
-    #[error("data_dir {} ({}) cannot be used: cannot {action} it", .path.display(), origin_or_default(.origin))]
+    #[error("data_dir {} ({}) cannot be used: cannot {action} it{advice}", .path.display(), origin_or_default(.origin))]
     DataDir {
         /// Where `data_dir` was set ([`Origin::Default`]: it is the default).
         origin: Origin,
@@ -157,6 +157,8 @@ pub enum ConfigError {
         path: PathBuf,
         /// What failed: "create", "write to".
         action: &'static str,
+        /// For a permission problem: which user hassette runs as and what to do.
+        advice: String,
         /// The operating system's reason.
         #[source]
         source: std::io::Error,

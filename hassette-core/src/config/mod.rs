@@ -234,13 +234,17 @@ impl Config {
     ///
     /// [`ConfigError::DataDir`], with the path, where it was set, and the OS's reason.
     pub fn check_data_dir(&self) -> Result<(), ConfigError> {
-        let fail = |action, source| ConfigError::DataDir {
+        let fail = |action, source: std::io::Error| ConfigError::DataDir {
             origin: self.data_dir_origin.clone(),
             path: self.data_dir.clone(),
             action,
+            advice: crate::private_files::permission_advice(&self.data_dir, &source),
             source,
         };
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail("create", e))?;
+        // A new one is private (0700); an existing one is left as its owner made it.
+        if !self.data_dir.is_dir() {
+            crate::private_files::create_dir(&self.data_dir).map_err(|e| fail("create", e))?;
+        }
         let probe = self
             .data_dir
             .join(format!(".hassette-write-check-{}", std::process::id()));

@@ -105,7 +105,8 @@ impl<A: App> HarnessBuilder<A> {
         }
         let data_dir = tempfile::tempdir().map_err(|e| format!("cannot make a data dir: {e}"))?;
         let text = format!(
-            "[hassette]\nbase_url = \"{}\"\ndata_dir = {:?}\n{}\n[hassette.apps.{APP_KEY}]\nclass_name = \"{}\"\n[hassette.apps.{APP_KEY}.config]\n{}\n",
+            // `restart = "never"`: a test sees a failure as it happens, not a retry.
+            "[hassette]\nbase_url = \"{}\"\ndata_dir = {:?}\n{}\n[hassette.apps.{APP_KEY}]\nclass_name = \"{}\"\nrestart = \"never\"\n[hassette.apps.{APP_KEY}.config]\n{}\n",
             fake.base_url(),
             data_dir.path().display().to_string(),
             self.extra_settings,
