@@ -40,12 +40,7 @@ impl Shared {
             return Ok(None);
         };
         let decoded = decode(&value)?;
-        st.wal
-            .append(Op::Delete { key })
-            .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?;
-        st.write(key, None);
-        st.counters.deletes += 1;
-        self.nudge(&mut st);
+        self.log_delete(&mut st, key)?;
         drop(st);
         tracing::debug!(class = %self.class, key, size = value.len(), "cache pop");
         Ok(Some(decoded))

@@ -455,16 +455,23 @@ impl Shared {
         let mut st = self.room_in_log(st)?;
         let existed = matches!(self.resolve(&mut st, key, false)?, Found::Present { .. });
         if existed {
-            st.wal
-                .append(Op::Delete { key })
-                .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?;
-            st.write(key, None);
-            st.counters.deletes += 1;
-            self.nudge(&mut st);
+            self.log_delete(&mut st, key)?;
         }
         drop(st);
         tracing::debug!(class = %self.class, key, existed, "cache delete");
         Ok(existed)
+    }
+
+    /// Logs the delete of `key` (known to be present), then applies it: the one path for
+    /// `delete` and `pop`, so both count and nudge the flusher alike.
+    pub(crate) fn log_delete(&self, st: &mut State, key: &str) -> Result<(), CacheError> {
+        st.wal
+            .append(Op::Delete { key })
+            .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?;
+        st.write(key, None);
+        st.counters.deletes += 1;
+        self.nudge(st);
+        Ok(())
     }
 
     /// Adds `by` to the integer under `key`; a new key (missing or expired) gets `new_ttl`,
