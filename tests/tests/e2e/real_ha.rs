@@ -475,3 +475,89 @@ fn real_ha_hassette_log_shows_the_runs_records() {
     assert!(!everything.is_empty());
     assert!(!everything.contains(&ha.token));
 }
+
+#[test]
+fn real_ha_started_after_hassette_it_waits_and_starts_the_apps_when_running() {
+    let Some(mut ha) =
+        RealHa::start("real_ha_started_after_hassette_it_waits_and_starts_the_apps_when_running")
+    else {
+        return;
+    };
+    // The first start made the token; now Home Assistant is down when hassette starts.
+    ha.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let config = ha.hassette_config(dir.path(), "", &motion_app(3600));
+    let mut h = Hassette::start(dir.path(), &config, &ha.token, &[]);
+    let line = h.wait_for("waiting for Home Assistant");
+    assert!(
+        line.contains(ha.base_url.trim_start_matches("http://")),
+        "{line}"
+    );
+    ha.start_again();
+    h.wait_for_within(
+        "1 app instance(s) started, 0 failed",
+        Duration::from_secs(60),
+    );
+    ha.call("input_boolean.turn_on", "input_boolean.test_motion");
+    ha.wait_state("input_boolean.test_light", "on");
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+    let waits = h
+        .seen
+        .iter()
+        .filter(|l| l.contains("waiting for Home Assistant"))
+        .count();
+    assert_eq!(waits, 1, "said once: {}", h.seen.join("\n"));
+}
+
+#[test]
+fn real_ha_a_change_during_a_network_partition_reaches_the_app_replayed() {
+    let Some(ha) =
+        RealHa::start("real_ha_a_change_during_a_network_partition_reaches_the_app_replayed")
+    else {
+        return;
+    };
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let target: std::net::SocketAddr = ha
+        .base_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let proxy = tokio
+        .block_on(hassette_core::testing::Proxy::start(target))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = ha.hassette_config(dir.path(), "", &motion_app(3600));
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &ha.base_url,
+        proxy.base_url().as_str().trim_end_matches('/'),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut h = Hassette::start(dir.path(), &config, &ha.token, &[]);
+    h.wait_for("1 app instance(s) started, 0 failed");
+    assert_eq!(ha.state("input_boolean.test_light").as_deref(), Some("off"));
+
+    proxy.cut();
+    h.wait_for("lost the connection to Home Assistant");
+    // Motion while the network is down: hassette cannot see the event.
+    ha.call("input_boolean.turn_on", "input_boolean.test_motion");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ha.state("input_boolean.test_light").as_deref(), Some("off"));
+    proxy.restore();
+    let (_, line) = h.wait_for_within("reconnected to Home Assistant", Duration::from_secs(60));
+    assert!(
+        line.contains("changed=") && !line.contains("changed=0"),
+        "{line}"
+    );
+    // The app's `to("on")` subscription hears the replayed change and acts.
+    ha.wait_state("input_boolean.test_light", "on");
+    h.wait_for("motion: light on");
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+    let reconnects = h
+        .seen
+        .iter()
+        .filter(|l| l.contains("reconnected to Home Assistant"))
+        .count();
+    assert_eq!(reconnects, 1, "one line: {}", h.seen.join("\n"));
+    drop(proxy);
+}

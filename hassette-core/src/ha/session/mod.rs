@@ -262,7 +262,7 @@ impl Session {
                 break;
             }
             if !told {
-                tracing::info!(state = %config.state, "waiting for Home Assistant to finish starting");
+                tracing::info!(state = %config.state, "Home Assistant is still starting; connected, and waiting until it is RUNNING");
                 told = true;
             }
             tokio::select! {
