@@ -9,8 +9,10 @@ use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Forwards `127.0.0.1:<port>` to a target address until [`Proxy::cut`]; then every open
-/// connection is dropped at once (no websocket Close, no TCP FIN from the far side: as a cable
-/// pulled) and new ones are refused until [`Proxy::restore`]. Dropping it stops it.
+/// connection is dropped at once (no websocket Close from the far side) and new ones are
+/// refused until [`Proxy::restore`]. [`Proxy::freeze`] is the silent kind of partition: every
+/// connection stays open but no byte goes through (as a dead router on the path), until
+/// [`Proxy::cut`] or [`Proxy::restore`]. Dropping it stops it.
 ///
 /// # Examples
 ///
@@ -30,7 +32,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 #[derive(Debug)]
 pub struct Proxy {
     port: u16,
-    up: watch::Sender<bool>,
+    up: watch::Sender<Mode>,
     connections: Arc<AtomicUsize>,
     _stop: DropGuard,
 }
@@ -44,7 +46,7 @@ impl Proxy {
     pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
         let listener = super::fake_ha::bind_loopback(0)?;
         let port = listener.local_addr()?.port();
-        let (up, _) = watch::channel(true);
+        let (up, _) = watch::channel(Mode::Up);
         let cancel = CancellationToken::new();
         let connections = Arc::new(AtomicUsize::new(0));
         tokio::spawn(accept_loop(
@@ -73,12 +75,19 @@ impl Proxy {
 
     /// Cuts every connection and refuses new ones.
     pub fn cut(&self) {
-        self.up.send_replace(false);
+        self.up.send_replace(Mode::Cut);
     }
 
-    /// Forwards again after [`Proxy::cut`].
+    /// Keeps every connection (and accepts new ones) but forwards nothing: a silent network.
+    /// Bytes caught in the proxy meanwhile may be lost, so follow it with [`Proxy::cut`] or
+    /// expect the connection to be given up.
+    pub fn freeze(&self) {
+        self.up.send_replace(Mode::Frozen);
+    }
+
+    /// Forwards again after [`Proxy::cut`] or [`Proxy::freeze`].
     pub fn restore(&self) {
-        self.up.send_replace(true);
+        self.up.send_replace(Mode::Up);
     }
 
     /// How many connections it has accepted.
@@ -88,11 +97,19 @@ impl Proxy {
     }
 }
 
+/// What the proxy does now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Up,
+    Cut,
+    Frozen,
+}
+
 async fn accept_loop(
     mut listener: TcpListener,
     port: u16,
     target: SocketAddr,
-    mut up: watch::Receiver<bool>,
+    mut up: watch::Receiver<Mode>,
     cancel: CancellationToken,
     connections: Arc<AtomicUsize>,
 ) {
@@ -108,7 +125,7 @@ async fn accept_loop(
                 if changed.is_err() {
                     return;
                 }
-                if !*up.borrow_and_update() {
+                if *up.borrow_and_update() == Mode::Cut {
                     // Closed port while cut: connecting is refused.
                     drop(listener);
                     loop {
@@ -118,7 +135,7 @@ async fn accept_loop(
                                 if changed.is_err() {
                                     return;
                                 }
-                                if *up.borrow_and_update() {
+                                if *up.borrow_and_update() != Mode::Cut {
                                     break;
                                 }
                             }
@@ -140,7 +157,7 @@ async fn accept_loop(
 async fn forward(
     mut client: TcpStream,
     target: SocketAddr,
-    mut up: watch::Receiver<bool>,
+    mut mode: watch::Receiver<Mode>,
     cancel: CancellationToken,
 ) {
     let _ = client.set_nodelay(true);
@@ -148,10 +165,25 @@ async fn forward(
         return;
     };
     let _ = server.set_nodelay(true);
-    tokio::select! {
-        () = cancel.cancelled() => {}
-        _ = up.wait_for(|up| !*up) => {}
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+    loop {
+        if *mode.borrow_and_update() == Mode::Up {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = mode.changed() => {}
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+            }
+        }
+        let now = *mode.borrow_and_update();
+        match now {
+            Mode::Up => {}
+            // Both sockets are dropped: the connection is gone without a goodbye.
+            Mode::Cut => return,
+            Mode::Frozen => {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    changed = mode.changed() => if changed.is_err() { return },
+                }
+            }
+        }
     }
-    // Both sockets are dropped here: the connection is gone without a goodbye.
 }

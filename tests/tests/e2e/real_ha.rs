@@ -561,3 +561,81 @@ fn real_ha_a_change_during_a_network_partition_reaches_the_app_replayed() {
     assert_eq!(reconnects, 1, "one line: {}", h.seen.join("\n"));
     drop(proxy);
 }
+
+/// A hassette.toml against `base_url` with every connection setting at its default.
+fn default_config(dir: &Path, base_url: &str, apps: &str) -> PathBuf {
+    let path = dir.join("hassette.toml");
+    let text = format!(
+        "[hassette]\nbase_url = \"{base_url}\"\ndata_dir = \"data\"\nlog_level = \"INFO\"\n\n{apps}"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Measures, with the default settings, how soon hassette is back after Home Assistant is
+/// RUNNING again for outages of several lengths, and how soon a silent connection (a proxy
+/// that forwards nothing) is noticed. Figures only, no timed assertion: `bench/reconnect/run`
+/// runs it and the README quotes it.
+#[test]
+#[ignore = "a measurement: bench/reconnect/run"]
+fn real_ha_measure_reconnect_after_outages_and_silence_detection() {
+    let Some(mut ha) =
+        RealHa::start("real_ha_measure_reconnect_after_outages_and_silence_detection")
+    else {
+        return;
+    };
+    let outages: Vec<u64> = std::env::var("HASSETTE_MEASURE_OUTAGES")
+        .unwrap_or_else(|_| "5,45".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config(dir.path(), &ha.base_url, &motion_app(3600));
+    let mut h = Hassette::start(dir.path(), &config, &ha.token, &[]);
+    h.wait_for("1 app instance(s) started, 0 failed");
+    for outage in outages {
+        ha.stop();
+        h.wait_for("lost the connection to Home Assistant");
+        std::thread::sleep(Duration::from_secs(outage));
+        let start_took = ha.start_again();
+        let running = Instant::now();
+        let (at, _) = h.wait_for_within("reconnected to Home Assistant", Duration::from_secs(120));
+        let after = at.saturating_duration_since(running).as_secs_f64()
+            - running.saturating_duration_since(at).as_secs_f64();
+        eprintln!(
+            "MEASURE outage={outage}s: Home Assistant took {:.2} s to be RUNNING; hassette reconnected {after:+.2} s after the start script saw RUNNING",
+            start_took.as_secs_f64()
+        );
+    }
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let target: std::net::SocketAddr = ha
+        .base_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let proxy = tokio
+        .block_on(hassette_core::testing::Proxy::start(target))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = proxy.base_url().as_str().trim_end_matches('/').to_owned();
+    let config = default_config(dir.path(), &url, &motion_app(3600));
+    let mut h = Hassette::start(dir.path(), &config, &ha.token, &[]);
+    h.wait_for("1 app instance(s) started, 0 failed");
+    for round in 1..=3 {
+        // Somewhere in the heartbeat's period, as a real failure would be.
+        std::thread::sleep(Duration::from_millis(1700 * round));
+        proxy.freeze();
+        let frozen = Instant::now();
+        let (at, line) = h.wait_for_within("lost the connection", Duration::from_secs(60));
+        eprintln!(
+            "MEASURE silence round {round}: noticed after {:.2} s: {line}",
+            at.saturating_duration_since(frozen).as_secs_f64()
+        );
+        proxy.restore();
+        h.wait_for_within("reconnected to Home Assistant", Duration::from_secs(120));
+    }
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+}
