@@ -285,6 +285,113 @@ async fn a_rejected_token_is_one_clear_error_and_exit_1() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_before_home_assistant_it_waits_and_starts_the_apps_when_it_is_up() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    // Not up yet: its port is closed, as after a power cut with hassette's box up first.
+    fake.go_down();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &fake, DOOR_APP);
+    let mut h = Hassette::start(dir.path(), &config, fake.token().expose(), &[]);
+    let line = h.wait_for("waiting for Home Assistant");
+    assert!(
+        line.contains(&fake.address().to_string()),
+        "names the URL: {line}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    fake.come_up();
+    h.wait_for("1 app instance(s) started, 0 failed");
+    fake.set_state("binary_sensor.front_door", "on", None);
+    h.wait_for("door opened");
+    assert_eq!(h.sigterm(), Some(0));
+    let waits = h
+        .seen
+        .iter()
+        .filter(|l| l.contains("waiting for Home Assistant"))
+        .count();
+    assert_eq!(waits, 1, "said once: {}", h.seen.join("\n"));
+    assert!(
+        h.seen.iter().all(|l| !l.contains(" ERROR ")),
+        "{}",
+        h.seen.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_that_can_never_work_is_one_clear_error_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    // Something answers on the port, but not with Home Assistant's websocket: a 404.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let config = dir.path().join("hassette.toml");
+    let text = format!(
+        "[hassette]\nbase_url = \"http://127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n{DOOR_APP}"
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut h = Hassette::start(dir.path(), &config, "token", &[]);
+    let line = h.wait_for("error:");
+    assert!(line.contains("cannot connect to Home Assistant"), "{line}");
+    assert!(line.contains("404"), "says why: {line}");
+    let status = h.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_connecting_reading_states_or_starting_apps_is_a_clean_exit_0() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.slow]\nclass_name = \"SlowStart\"\nconfig = {}\n";
+    let config = write_config(dir.path(), &fake, apps);
+    let start = || {
+        Hassette::start_bin(
+            &test_apps_bin(),
+            dir.path(),
+            &config,
+            fake.token().expose(),
+            &[],
+        )
+    };
+
+    // 1. While connecting: Home Assistant is not up.
+    fake.go_down();
+    let mut h = start();
+    h.wait_for("waiting for Home Assistant");
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+    h.seen_or_wait_for("stopped before the apps started");
+    fake.come_up();
+
+    // 2. While reading the states: Home Assistant reads each frame slowly.
+    let before = fake.received_commands().len();
+    fake.set_slow_reader(Some(Duration::from_millis(1500)));
+    let mut h = start();
+    eventually("hassette to ask for the configuration", || {
+        fake.received_commands()[before..]
+            .iter()
+            .any(|c| c == "get_config")
+    })
+    .await;
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+    h.seen_or_wait_for("stopped before the apps started");
+    fake.set_slow_reader(None);
+
+    // 3. While starting the apps: SlowStart takes two seconds; its cache write is flushed.
+    let mut h = start();
+    h.wait_for("slow start: initializing starts=1");
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+    h.seen_or_wait_for("stopped");
+    let mut h = start();
+    h.wait_for("slow start: initializing starts=2");
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_with_no_home_assistant() {
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hassette.toml.example");

@@ -1,44 +1,16 @@
 //! [`AppContext`]: everything an app instance reaches through `self`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Zoned;
-use tokio::sync::mpsc;
 
 use super::App;
-use crate::bus::{Bus, Delivery, EventSubscriptionBuilder, OwnerId, StateSubscriptionBuilder};
-use crate::cache::{AppCache, CacheRegistry};
-use crate::ha::{Api, StateChanged};
-use crate::scheduler::{JobHandle, Scheduler};
+use crate::bus::{Delivery, EventSubscriptionBuilder, OwnerId, StateSubscriptionBuilder};
+use crate::cache::AppCache;
+use crate::ha::Api;
+use crate::runtime::{Mailbox, Shared};
+use crate::scheduler::JobHandle;
 use crate::state::States;
-
-/// What arrives in an app instance's mailbox.
-pub(crate) enum Envelope<M> {
-    /// The app's own message, from a subscription, a timer or `send`.
-    Message(M),
-    /// The connection came back; these entities changed while it was away.
-    Reconnected(Arc<[StateChanged]>),
-}
-
-/// Counts of messages put into mailboxes and handled, across the runtime: equal counts mean
-/// every app is idle (the test harness waits for that).
-#[derive(Debug, Default)]
-pub(crate) struct Activity {
-    pub(crate) enqueued: AtomicU64,
-    pub(crate) handled: AtomicU64,
-}
-
-/// The runtime's shared parts an app instance is given.
-#[derive(Clone, Debug)]
-pub(crate) struct Shared {
-    pub(crate) api: Api,
-    pub(crate) states: States,
-    pub(crate) bus: Bus,
-    pub(crate) scheduler: Scheduler,
-    pub(crate) caches: CacheRegistry,
-    pub(crate) activity: Arc<Activity>,
-}
 
 /// Everything an app instance reaches: its identity, the Home Assistant [`Api`], the
 /// [`States`] view, the bus, the scheduler, the clock and the cache.
@@ -73,7 +45,7 @@ struct Inner<A: App> {
     cache: AppCache,
     owner: OwnerId,
     shared: Shared,
-    mailbox: mpsc::Sender<Envelope<A::Message>>,
+    mailbox: Mailbox<A::Message>,
     jobs: Mutex<Vec<JobHandle>>,
 }
 
@@ -83,7 +55,7 @@ impl<A: App> AppContext<A> {
         instance: String,
         owner: OwnerId,
         shared: Shared,
-        mailbox: mpsc::Sender<Envelope<A::Message>>,
+        mailbox: Mailbox<A::Message>,
         cache_size: u64,
     ) -> Self {
         // Lazy: the cache directory appears only when the app first touches its cache.
@@ -154,23 +126,18 @@ impl<A: App> AppContext<A> {
 
     /// Puts a message in this app's own mailbox (handled after the current handler returns).
     ///
-    /// Returns `false` if the mailbox is full or the app has stopped.
+    /// Returns `false` if the mailbox is over its budget or the app has stopped.
     pub fn send(&self, message: A::Message) -> bool {
-        self.deliver(message) == Delivery::Sent
-    }
-
-    fn deliver(&self, message: A::Message) -> Delivery {
-        deliver(&self.inner.mailbox, &self.inner.shared.activity, message)
+        self.inner.mailbox.deliver(message, 0) == Delivery::Sent
     }
 
     fn sink(&self) -> crate::bus::Target<A::Message> {
         let mailbox = self.inner.mailbox.clone();
-        let activity = Arc::clone(&self.inner.shared.activity);
         crate::bus::Target {
             bus: self.inner.shared.bus.clone(),
             owner: self.inner.owner,
             owner_name: format!("{}/{}", self.inner.key, self.inner.instance),
-            sink: Arc::new(move |m| deliver(&mailbox, &activity, m)),
+            sink: Arc::new(move |m, size| mailbox.deliver(m, size)),
         }
     }
 
@@ -196,34 +163,6 @@ impl<A: App> AppContext<A> {
             .drain(..)
         {
             job.cancel();
-        }
-    }
-}
-
-pub(crate) fn deliver<M>(
-    mailbox: &mpsc::Sender<Envelope<M>>,
-    activity: &Activity,
-    message: M,
-) -> Delivery {
-    deliver_envelope(mailbox, activity, Envelope::Message(message))
-}
-
-/// Puts anything in a mailbox, counting it for the runtime's idle check.
-pub(crate) fn deliver_envelope<M>(
-    mailbox: &mpsc::Sender<Envelope<M>>,
-    activity: &Activity,
-    envelope: Envelope<M>,
-) -> Delivery {
-    // Counted before sending, so the harness never sees a handled count ahead of the queue.
-    activity.enqueued.fetch_add(1, Ordering::SeqCst);
-    match mailbox.try_send(envelope) {
-        Ok(()) => Delivery::Sent,
-        Err(e) => {
-            activity.enqueued.fetch_sub(1, Ordering::SeqCst);
-            match e {
-                mpsc::error::TrySendError::Full(_) => Delivery::Full,
-                mpsc::error::TrySendError::Closed(_) => Delivery::Closed,
-            }
         }
     }
 }
@@ -337,18 +276,10 @@ impl<A: App> AppScheduler<'_, A> {
         mut make: impl FnMut() -> Option<A::Message> + Send + 'static,
     ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
         let mailbox = self.ctx.inner.mailbox.clone();
-        let activity = Arc::clone(&self.ctx.inner.shared.activity);
-        let name = format!("{}/{}", self.ctx.inner.key, self.ctx.inner.instance);
         let job = Box::new(move |_fired: crate::scheduler::FireInfo| {
             let Some(message) = make() else { return true };
-            match deliver(&mailbox, &activity, message) {
-                Delivery::Sent => true,
-                Delivery::Full => {
-                    tracing::warn!(app = %name, "app mailbox full: a timer's message was dropped");
-                    true
-                }
-                Delivery::Closed => false,
-            }
+            // Over the budget, the mailbox drops it and warns; the timer itself lives on.
+            mailbox.deliver(message, 0) != Delivery::Closed
         });
         let handle = self.ctx.inner.shared.scheduler.schedule(trigger, job)?;
         Ok(self.ctx.track(handle))

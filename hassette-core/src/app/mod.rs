@@ -12,7 +12,6 @@ mod registry;
 use std::future::Future;
 use std::sync::Arc;
 
-pub(crate) use context::{Activity, Envelope, Shared, deliver_envelope};
 pub use context::{AppBus, AppContext, AppScheduler, IntoEntities};
 pub use registry::{AppClass, AppRegistry, ConfigProblem};
 

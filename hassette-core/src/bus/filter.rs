@@ -77,6 +77,8 @@ pub(crate) struct StateFilter {
     pub(crate) from: Option<String>,
     pub(crate) to: Option<String>,
     pub(crate) changed: Changed,
+    /// Whether changes made during a disconnection (replayed after it) are delivered.
+    pub(crate) replayed: bool,
 }
 
 impl StateFilter {

@@ -7,7 +7,10 @@ use std::time::Duration;
 use super::error::{ConfigError, Origin, closest};
 use super::schema::{self, APP_KEYS, HASSETTE_KEYS, Kind};
 use super::source::Layered;
-use super::{AppConfig, Config, DEFAULT_BASE_URL, DEFAULT_CACHE_SIZE, DEFAULT_LOG_LEVEL};
+use super::{
+    AppConfig, Config, DEFAULT_BASE_URL, DEFAULT_CACHE_SIZE, DEFAULT_LOG_LEVEL,
+    DEFAULT_MAILBOX_BUDGET,
+};
 use super::{InstanceConfig, Restart, RestartPolicy, Secret};
 use crate::app::AppRegistry;
 
@@ -230,11 +233,14 @@ pub(crate) fn validate(
     let cache_memory_budget = r
         .size(h, "hassette", "cache_memory_budget")
         .unwrap_or(crate::cache::DEFAULT_MEMORY_BUDGET as u64);
+    let default_mailbox_budget = r
+        .size(h, "hassette", "mailbox_budget")
+        .unwrap_or(DEFAULT_MAILBOX_BUDGET);
     let secs = Duration::from_secs;
     let cache_flush_interval = r.duration(h, "hassette", "cache_flush_interval", secs(1));
     let command_timeout = r.duration(h, "hassette", "command_timeout", secs(10));
-    let heartbeat_interval = r.duration(h, "hassette", "heartbeat_interval", secs(30));
-    let heartbeat_timeout = r.duration(h, "hassette", "heartbeat_timeout", secs(10));
+    let heartbeat_interval = r.duration(h, "hassette", "heartbeat_interval", secs(5));
+    let heartbeat_timeout = r.duration(h, "hassette", "heartbeat_timeout", secs(8));
     let reconnect_initial_delay = r.duration(h, "hassette", "reconnect_initial_delay", secs(1));
     let reconnect_max_delay = r.duration(h, "hassette", "reconnect_max_delay", secs(60));
     let app_startup_timeout = r.duration(h, "hassette", "app_startup_timeout", secs(10));
@@ -260,6 +266,7 @@ pub(crate) fn validate(
             Origin::Default
         },
         default_cache_size,
+        default_mailbox_budget,
         cache_flush_interval,
         cache_memory_budget,
         log_level,
@@ -434,6 +441,7 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
         };
         let enabled = r.bool(app, &prefix, "enabled").unwrap_or(true);
         let cache_size = r.size(app, &prefix, "cache_size");
+        let mailbox_budget = r.size(app, &prefix, "mailbox_budget");
         let class = registry.get(&class_name);
         if class.is_none() {
             let known: Vec<String> = registry
@@ -482,6 +490,7 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
             class_name,
             enabled,
             cache_size,
+            mailbox_budget,
             instances,
             log_level,
             restart,

@@ -56,7 +56,7 @@ pub use since::{ACCEPTED_FORMS, parse_when};
 
 pub(crate) use levels::app_level;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The default retention of the store, in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;

@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::app::{App, AppContext, Envelope, Shared, deliver_envelope};
+use super::mailbox::{Envelope, Inbox, Mailbox, Shared, mailbox};
+use crate::app::{App, AppContext};
 use crate::config::{MAX_RESTART_DELAY, Restart, RestartPolicy};
 use crate::ha::StateChanged;
 
@@ -30,7 +31,8 @@ pub(crate) struct Launch {
     pub(crate) cancel: CancellationToken,
     pub(crate) startup_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
-    pub(crate) mailbox: usize,
+    /// The mailbox's budget in bytes.
+    pub(crate) mailbox_budget: usize,
     pub(crate) cache_size: u64,
     pub(crate) restart: RestartPolicy,
     pub(crate) alive: Alive,
@@ -82,14 +84,18 @@ static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
 
 /// Starts an instance of `A` (the registry keeps a pointer to this per app class).
 pub(crate) fn launch<A: App>(launch: Launch) -> Launched {
-    let (tx, rx) = mpsc::channel(launch.mailbox);
+    let (tx, rx) = mailbox(
+        format!("{}/{}", launch.key, launch.instance),
+        launch.mailbox_budget,
+        Arc::clone(&launch.shared.activity),
+    );
     let (ready_tx, ready) = oneshot::channel();
     let span = tracing::info_span!("app", app = %launch.key, class = A::class_name(), instance = %launch.instance);
-    let activity = Arc::clone(&launch.shared.activity);
     let reconnect_tx = tx.clone();
     let reconnected = Box::new(move |changed: Arc<[StateChanged]>| {
-        // A full mailbox drops the report like any message: the states view is current anyway.
-        let _ = deliver_envelope(&reconnect_tx, &activity, Envelope::Reconnected(changed));
+        // Over the budget, the report is dropped like any message (and warned about): the
+        // states view is current anyway.
+        let _ = reconnect_tx.deliver_envelope(Envelope::Reconnected(changed), 0);
     });
     launch.alive.enter();
     let task = tokio::spawn(supervise::<A>(launch, tx, rx, ready_tx).instrument(span));
@@ -111,11 +117,10 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// Runs the instance, and runs it again after a failure while its policy allows.
 async fn supervise<A: App>(
     launch: Launch,
-    tx: mpsc::Sender<Envelope<A::Message>>,
-    mut rx: mpsc::Receiver<Envelope<A::Message>>,
+    tx: Mailbox<A::Message>,
+    mut rx: Inbox<A::Message>,
     ready: oneshot::Sender<Result<(), String>>,
 ) {
-    let activity = Arc::clone(&launch.shared.activity);
     let mut ready = Some(ready);
     let mut restarts = Restarts::new(launch.restart);
     loop {
@@ -131,7 +136,7 @@ async fn supervise<A: App>(
             break;
         };
         // What was queued for the failed run is for subscriptions that are gone.
-        discard_queued(&mut rx, &activity);
+        rx.discard_queued();
         match restarts.next() {
             Ok((delay, restart)) => {
                 tracing::error!(
@@ -147,7 +152,7 @@ async fn supervise<A: App>(
                     () = launch.cancel.cancelled() => break,
                     () = tokio::time::sleep(delay) => {}
                 }
-                discard_queued(&mut rx, &activity);
+                rx.discard_queued();
             }
             Err(why) => {
                 tracing::error!(cause = %cause, "the instance failed; {why}");
@@ -159,7 +164,7 @@ async fn supervise<A: App>(
             }
         }
     }
-    drain(&mut rx, &activity);
+    rx.close_and_drain();
 }
 
 /// The restarts made within the policy's window.
@@ -211,7 +216,7 @@ impl Restarts {
 async fn run_once<A: App>(
     launch: &Launch,
     ctx: AppContext<A>,
-    rx: &mut mpsc::Receiver<Envelope<A::Message>>,
+    rx: &mut Inbox<A::Message>,
     ready: &mut Option<oneshot::Sender<Result<(), String>>>,
 ) -> Result<(), String> {
     let activity = Arc::clone(&launch.shared.activity);
@@ -291,20 +296,4 @@ async fn run_once<A: App>(
         Err(_) => tracing::error!(timeout = ?launch.shutdown_timeout, "shutdown timed out"),
     }
     Ok(())
-}
-
-/// Counts the messages waiting in the mailbox as done, leaving it open for the next run.
-fn discard_queued<M>(rx: &mut mpsc::Receiver<Envelope<M>>, activity: &crate::app::Activity) {
-    while rx.try_recv().is_ok() {
-        activity.handled.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Messages left in a stopped instance's mailbox will never be handled: count them as done so
-/// that the runtime's idle check stays true.
-fn drain<M>(rx: &mut mpsc::Receiver<Envelope<M>>, activity: &crate::app::Activity) {
-    rx.close();
-    while rx.try_recv().is_ok() {
-        activity.handled.fetch_add(1, Ordering::SeqCst);
-    }
 }

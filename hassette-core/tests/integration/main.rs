@@ -4,6 +4,7 @@
 
 mod cache;
 mod config;
+mod feed;
 mod generated;
 mod ha;
 mod logging;

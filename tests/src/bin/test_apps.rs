@@ -132,6 +132,8 @@ impl App for Mirror {
     }
 
     async fn on_reconnect(&mut self, changed: Arc<[StateChanged]>) -> Result<(), BoxError> {
+        let ids: Vec<&str> = changed.iter().map(|c| c.entity_id.as_str()).collect();
+        tracing::info!(count = ids.len(), entities = %ids.join(","), "mirror: on_reconnect");
         for change in changed.iter().filter(|c| c.entity_id == self.config.entity) {
             let state = change.new_state.as_ref().map_or("", |s| s.state.as_str());
             tracing::info!(entity = %change.entity_id, state, "mirror: changed while away");
@@ -177,6 +179,29 @@ impl App for Writer {
     }
 }
 
+/// Counts its starts in its cache, then takes two seconds to initialize: a signal during the
+/// start must still flush the count.
+struct SlowStart {
+    ctx: AppContext<Self>,
+}
+
+impl App for SlowStart {
+    type Config = WriterConfig;
+    type Message = ();
+
+    async fn initialize(_: WriterConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        let starts = ctx.cache().get_or("starts", 0u64)? + 1;
+        ctx.cache().set("starts", &starts)?;
+        tracing::info!(starts, "slow start: initializing");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(Self { ctx })
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+}
+
 /// [`Writer`] needs no settings.
 #[derive(Debug, Deserialize)]
 struct WriterConfig {}
@@ -187,6 +212,7 @@ fn main() -> std::process::ExitCode {
         .register::<NeverStarts>()
         .register::<Sluggish>()
         .register::<Mirror>()
-        .register::<Writer>();
+        .register::<Writer>()
+        .register::<SlowStart>();
     hassette_cli::main(apps)
 }

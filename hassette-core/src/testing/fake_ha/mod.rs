@@ -34,6 +34,8 @@ mod demo;
 mod server;
 mod world;
 
+pub(crate) use server::bind as bind_loopback;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -91,6 +93,8 @@ impl Default for FakeOptions {
 #[derive(Clone, Debug)]
 pub(crate) enum Bus {
     Event(Arc<BusEvent>),
+    /// Many events at once, sent as fast as the socket takes them.
+    Burst(Arc<Vec<BusEvent>>),
     DropAll,
     Raw(Arc<str>),
     WsPing,
@@ -228,6 +232,12 @@ impl FakeHomeAssistant {
         Ok(fake)
     }
 
+    /// The socket address it listens on (`127.0.0.1:PORT`), e.g. for a [`super::Proxy`].
+    #[must_use]
+    pub fn address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.shared.port))
+    }
+
     /// The base URL to configure, `http://127.0.0.1:PORT`; with another
     /// [`FakeOptions::websocket_path`], the websocket URL itself (as an add-on configures
     /// `ws://supervisor/core/websocket`).
@@ -314,6 +324,21 @@ impl FakeHomeAssistant {
         if let Some(change) = world.set_state(entity_id, state, attributes, None) {
             self.shared.publish(world::state_changed_event(change));
         }
+    }
+
+    /// Sets `entity_id` to `"0"`, `"1"`, ... `count - 1` in turn and sends every
+    /// `state_changed` to subscribers as fast as the socket takes them, several messages to a
+    /// frame as Home Assistant coalesces what is queued: a burst like the one of a restart or
+    /// a Zigbee mesh rejoining (`set_state` in a loop would overrun the fake's own queue to
+    /// its connections, which holds 4096 events).
+    pub fn burst(&self, entity_id: &str, count: usize) {
+        let mut world = self.shared.world();
+        let events: Vec<BusEvent> = (0..count)
+            .filter_map(|i| world.set_state(entity_id, &i.to_string(), None, None))
+            .map(world::state_changed_event)
+            .collect();
+        drop(world);
+        let _ = self.shared.bus.send(Bus::Burst(Arc::new(events)));
     }
 
     /// Removes an entity, sending `state_changed` with `new_state: null`.

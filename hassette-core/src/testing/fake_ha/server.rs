@@ -37,6 +37,16 @@ pub(crate) fn bind(port: u16) -> std::io::Result<TcpListener> {
 pub(crate) async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpListener>) {
     let mut up = shared.up.subscribe();
     loop {
+        // The current wish, also when it changed before this task first ran.
+        let want_up = *up.borrow_and_update();
+        if !want_up {
+            listener = None;
+        } else if listener.is_none() {
+            match bind(shared.port) {
+                Ok(l) => listener = Some(l),
+                Err(e) => tracing::error!(error = %e, "fake HA cannot rebind its port"),
+            }
+        }
         if let Some(l) = &listener {
             tokio::select! {
                 () = shared.cancel.cancelled() => return,
@@ -48,9 +58,9 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpLis
                         tokio::spawn(async move { serve_client(shared, stream).await });
                     }
                 }
-                _ = up.changed() => {
-                    if !*up.borrow_and_update() {
-                        listener = None;
+                changed = up.changed() => {
+                    if changed.is_err() {
+                        return;
                     }
                 }
             }
@@ -60,12 +70,6 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpLis
                 changed = up.changed() => {
                     if changed.is_err() {
                         return;
-                    }
-                    if *up.borrow_and_update() {
-                        match bind(shared.port) {
-                            Ok(l) => listener = Some(l),
-                            Err(e) => tracing::error!(error = %e, "fake HA cannot rebind its port"),
-                        }
                     }
                 }
             }
@@ -151,6 +155,27 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream) {
                         continue;
                     }
                     conn.route(&ev)
+                }
+                Ok(Bus::Burst(events)) => {
+                    if shared.silent.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    // Real Home Assistant coalesces what is queued for a client; 64 messages
+                    // to a frame is about what it sends under load.
+                    for chunk in events.chunks(64) {
+                        let out: Vec<String> = chunk.iter().flat_map(|ev| conn.route(ev)).collect();
+                        let frames = if conn.coalesce && shared.coalesce.load(Ordering::Relaxed) && out.len() > 1 {
+                            vec![format!("[{}]", out.join(","))]
+                        } else {
+                            out
+                        };
+                        for frame in frames {
+                            if send(&mut ws, frame).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    continue;
                 }
                 Ok(Bus::DropAll) => return,
                 Ok(Bus::Raw(text)) => vec![text.to_string()],
