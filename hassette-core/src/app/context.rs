@@ -43,8 +43,8 @@ pub(crate) struct Shared {
 /// Everything an app instance reaches: its identity, the Home Assistant [`Api`], the
 /// [`States`] view, the bus, the scheduler, the clock and the cache.
 ///
-/// Cheap to clone. Keep it in your app struct and return it from [`App::context`]; the
-/// accessors on `self` (`self.api()`, `self.bus()`, ...) come from there.
+/// The framework owns it and hands it to every hook of [`App`] (`ctx: &AppContext<Self>`);
+/// apps need not keep it. Cheap to clone, for a task an app spawns.
 pub struct AppContext<A: App> {
     inner: Arc<Inner<A>>,
 }
@@ -168,6 +168,7 @@ impl<A: App> AppContext<A> {
         let activity = Arc::clone(&self.inner.shared.activity);
         crate::bus::Target {
             bus: self.inner.shared.bus.clone(),
+            states: self.inner.shared.states.clone(),
             owner: self.inner.owner,
             owner_name: format!("{}/{}", self.inner.key, self.inner.instance),
             sink: Arc::new(move |m| deliver(&mailbox, &activity, m)),
@@ -228,7 +229,11 @@ pub(crate) fn deliver_envelope<M>(
     }
 }
 
-/// Entity ids for a subscription: one (`"light.porch"`), a glob (`"light.*"`), or a list.
+/// Entity ids for a subscription or a service call's target: one (`"light.porch"`), a glob
+/// (`"light.*"`, subscriptions only), or a list.
+///
+/// Implement it for your own entity handles to pass them to [`AppBus::on`] and
+/// [`crate::ha::CallBuilder::target`].
 pub trait IntoEntities {
     /// The ids or globs.
     fn into_entities(self) -> Vec<String>;
@@ -283,15 +288,13 @@ pub struct AppBus<'a, A: App> {
 }
 
 impl<A: App> AppBus<'_, A> {
-    /// State changes of one entity, a list, or a glob (`"light.*"`).
+    /// State changes of one entity, a list, a glob (`"light.*"`), or anything else that
+    /// implements [`IntoEntities`] (the entities of an area: `ctx.states().in_area("kitchen")`).
     ///
     /// ```ignore
-    /// self.bus().on_state_change("binary_sensor.porch_motion").to("on").send(Msg::Motion);
+    /// ctx.bus().on("binary_sensor.porch_motion").to("on").send(Msg::Motion);
     /// ```
-    pub fn on_state_change(
-        &self,
-        entities: impl IntoEntities,
-    ) -> StateSubscriptionBuilder<A::Message> {
+    pub fn on(&self, entities: impl IntoEntities) -> StateSubscriptionBuilder<A::Message> {
         StateSubscriptionBuilder::new(self.ctx.sink(), entities.into_entities())
     }
 
