@@ -38,6 +38,7 @@ pub(crate) struct Shared {
     pub(crate) scheduler: Scheduler,
     pub(crate) caches: CacheRegistry,
     pub(crate) activity: Arc<Activity>,
+    pub(crate) owned: super::OwnedEntities,
 }
 
 /// Everything an app instance reaches: its identity, the Home Assistant [`Api`], the
@@ -150,6 +151,27 @@ impl<A: App> AppContext<A> {
     #[must_use]
     pub fn scheduler(&self) -> AppScheduler<'_, A> {
         AppScheduler { ctx: self }
+    }
+
+    /// An entity this app owns in Home Assistant (`sensor.*`, `binary_sensor.*`): set its
+    /// state, unit, device class and attributes, then `.await` to publish it.
+    ///
+    /// ```ignore
+    /// ctx.entity("sensor.outside_summary").state(21.5).unit("°C").device_class("temperature").await?;
+    /// ```
+    ///
+    /// The last published state is kept in this app's cache, and published again by the
+    /// runtime whenever the connection comes back (Home Assistant forgets such states when it
+    /// restarts), so the entity is back by itself after a Home Assistant restart.
+    pub fn entity(&self, entity_id: &str) -> super::EntityUpdate<'_> {
+        super::EntityUpdate {
+            client: self.inner.shared.api.client(),
+            cache: &self.inner.cache,
+            owned: &self.inner.shared.owned,
+            entity_id: entity_id.to_owned(),
+            state: None,
+            attributes: serde_json::Map::new(),
+        }
     }
 
     /// Puts a message in this app's own mailbox (handled after the current handler returns).

@@ -6,6 +6,7 @@
 //! connection is made.
 
 mod context;
+mod owned;
 mod probe;
 mod registry;
 
@@ -14,6 +15,8 @@ use std::sync::Arc;
 
 pub(crate) use context::{Activity, Envelope, Shared, deliver_envelope};
 pub use context::{AppBus, AppContext, AppScheduler, IntoEntities};
+pub use owned::{EntityError, EntityUpdate};
+pub(crate) use owned::{OwnedEntities, valid_entity_id};
 pub use registry::{AppClass, AppRegistry, ConfigProblem};
 
 pub use crate::ha::BoxError;
