@@ -204,6 +204,7 @@ impl Runtime {
             caches,
             activity,
             owned: crate::app::OwnedEntities::default(),
+            directory: crate::app::Directory::default(),
         };
         let mut background = vec![tokio::spawn(forward_states(
             client.clone(),
@@ -522,6 +523,8 @@ fn sun_source(states: States) -> SunSource {
         Some(SunTimes {
             next_rising: time("next_rising")?,
             next_setting: time("next_setting")?,
+            next_dawn: time("next_dawn"),
+            next_dusk: time("next_dusk"),
         })
     })
 }
