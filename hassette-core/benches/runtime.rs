@@ -139,8 +139,7 @@ async fn start_runtime(
     };
     let config = hassette_core::config::load(&options, &registry).unwrap();
     let client = runtime::client_options(&config, fake.base_url(), fake.token());
-    let mut run = RunOptions::from_config(&config);
-    run.mailbox = 65_536;
+    let run = RunOptions::from_config(&config);
     let rt = Runtime::start(&config, &registry, client, run)
         .await
         .unwrap();

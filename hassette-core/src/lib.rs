@@ -14,6 +14,7 @@
 //! - [`scheduler`]: timers: run_in, run_at, run_every, daily, cron, sunrise and sunset.
 //! - [`state`]: the read-only view of every entity's state.
 //! - [`clock`]: a settable clock for tests.
+//! - [`secret`]: [`secret::Secret`], a value (the access token) that never shows in logs.
 //! - `testing` (feature `testing`): a faithful fake Home Assistant and an app test harness.
 
 pub mod app;
@@ -27,6 +28,7 @@ pub mod logging;
 pub mod prelude;
 pub mod runtime;
 pub mod scheduler;
+pub mod secret;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,7 +6,7 @@ use anyhow::{Context as _, anyhow};
 use hassette_core::app::AppRegistry;
 use hassette_core::config::Config;
 use hassette_core::logging::{self, LogOptions};
-use hassette_core::runtime::{self, RunOptions, Runtime};
+use hassette_core::runtime::{self, RunOptions, Runtime, RuntimeError};
 use hassette_core::testing::FakeHomeAssistant;
 
 use super::Failure;
@@ -49,11 +49,16 @@ async fn run_async(
     args: &RunArgs,
     registry: &AppRegistry,
 ) -> Result<ExitCode, Failure> {
+    // Signals count from here on: one while connecting, reading the states or starting the
+    // apps ends in the same orderly shutdown as one later.
+    let signals = Signals::install();
+    let shutdown = tokio_util::sync::CancellationToken::new();
     let mut log_options = LogOptions::new(config.logs_dir(), &config.log_level);
     log_options.retention_days = config.log_retention_days;
     log_options.max_total_bytes = config.log_max_size;
     log_options.secret.clone_from(&config.token);
     let logs = logging::init(&log_options).map_err(|e| Failure::runtime(anyhow!(e)))?;
+    tokio::spawn(shutdown_on_signal(signals, shutdown.clone()));
 
     let demo = if args.demo {
         let fake = FakeHomeAssistant::demo()
@@ -74,9 +79,21 @@ async fn run_async(
     };
     let mut options = RunOptions::from_config(config);
     options.only_apps.clone_from(&args.apps);
-    let runtime = Runtime::start(config, registry, client_options, options)
-        .await
-        .map_err(|e| Failure::runtime(anyhow::Error::new(e)))?;
+    options.shutdown = shutdown.clone();
+    let runtime = match Runtime::start(config, registry, client_options, options).await {
+        Ok(runtime) => runtime,
+        Err(RuntimeError::Interrupted) => {
+            tracing::info!("stopped before the apps started");
+            drop(demo);
+            logs.flush();
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            drop(demo);
+            logs.flush();
+            return Err(Failure::runtime(anyhow::Error::new(e)));
+        }
+    };
     let summary = runtime.summary();
     let mut text = format!(
         "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; Ctrl-C to stop\n",
@@ -94,7 +111,7 @@ async fn run_async(
         }
     }
     super::print_out(&text);
-    let result = runtime.run_until(shutdown_signal()).await;
+    let result = runtime.run_until(shutdown.cancelled()).await;
     drop(demo);
     logs.flush();
     match result {
@@ -104,35 +121,60 @@ async fn run_async(
 }
 
 /// The first Ctrl-C or SIGTERM starts an orderly shutdown; a second one exits at once.
-async fn shutdown_signal() {
-    wait_for_signal().await;
+async fn shutdown_on_signal(mut signals: Signals, shutdown: tokio_util::sync::CancellationToken) {
+    signals.next().await;
     tracing::info!("signal received: shutting down (again to exit at once)");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        eprintln!("hassette: second signal: exiting now");
-        #[allow(clippy::disallowed_methods)] // The user asked twice: nothing is to be waited for.
-        std::process::exit(130);
-    });
+    shutdown.cancel();
+    signals.next().await;
+    eprintln!("hassette: second signal: exiting now");
+    #[allow(clippy::disallowed_methods)] // The user asked twice: nothing is to be waited for.
+    std::process::exit(130);
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, with their handlers installed when this is made (not when first
+/// awaited), so a signal that comes at once is not the default "terminate".
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = recv(self.interrupt.as_mut()) => {}
+                () = recv(self.terminate.as_mut()) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -1,47 +1,17 @@
 //! [`AppContext`]: everything an app instance reaches through `self`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Zoned;
-use tokio::sync::mpsc;
 
 use super::App;
 use super::timers::{AppScheduler, TrackedJob};
-use crate::bus::{Bus, Delivery, EventSubscriptionBuilder, OwnerId, StateSubscriptionBuilder};
-use crate::cache::{AppCache, CacheRegistry};
-use crate::ha::{Api, StateChanged};
-use crate::scheduler::{JobHandle, Scheduler};
+use crate::bus::{Delivery, EventSubscriptionBuilder, OwnerId, StateSubscriptionBuilder};
+use crate::cache::AppCache;
+use crate::ha::Api;
+use crate::runtime::{Mailbox, Shared};
+use crate::scheduler::JobHandle;
 use crate::state::States;
-
-/// What arrives in an app instance's mailbox.
-pub(crate) enum Envelope<M> {
-    /// The app's own message, from a subscription, a timer or `send`.
-    Message(M),
-    /// The connection came back; these entities changed while it was away.
-    Reconnected(Arc<[StateChanged]>),
-}
-
-/// Counts of messages put into mailboxes and handled, across the runtime: equal counts mean
-/// every app is idle (the test harness waits for that).
-#[derive(Debug, Default)]
-pub(crate) struct Activity {
-    pub(crate) enqueued: AtomicU64,
-    pub(crate) handled: AtomicU64,
-}
-
-/// The runtime's shared parts an app instance is given.
-#[derive(Clone, Debug)]
-pub(crate) struct Shared {
-    pub(crate) api: Api,
-    pub(crate) states: States,
-    pub(crate) bus: Bus,
-    pub(crate) scheduler: Scheduler,
-    pub(crate) caches: CacheRegistry,
-    pub(crate) activity: Arc<Activity>,
-    pub(crate) owned: super::OwnedEntities,
-    pub(crate) directory: super::messages::Directory,
-}
 
 /// Everything an app instance reaches: its identity, the Home Assistant [`Api`], the
 /// [`States`] view, the bus, the scheduler, the clock and the cache.
@@ -76,7 +46,7 @@ struct Inner<A: App> {
     cache: AppCache,
     owner: OwnerId,
     shared: Shared,
-    mailbox: mpsc::Sender<Envelope<A::Message>>,
+    mailbox: Mailbox<A::Message>,
     jobs: Mutex<Vec<TrackedJob>>,
     /// Tasks forwarding Home Assistant subscriptions (triggers, templates) to the mailbox.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
@@ -88,7 +58,7 @@ impl<A: App> AppContext<A> {
         instance: String,
         owner: OwnerId,
         shared: Shared,
-        mailbox: mpsc::Sender<Envelope<A::Message>>,
+        mailbox: Mailbox<A::Message>,
         cache_size: u64,
     ) -> Self {
         // Lazy: the cache directory appears only when the app first touches its cache.
@@ -96,12 +66,11 @@ impl<A: App> AppContext<A> {
             .caches
             .app_cache(A::class_name(), cache_size, &instance);
         let inbox_tx = mailbox.clone();
-        let inbox_activity = Arc::clone(&shared.activity);
         shared.directory.register::<A::Message>(
             std::any::TypeId::of::<A>(),
             &instance,
             owner,
-            Arc::new(move |m| deliver(&inbox_tx, &inbox_activity, m)),
+            Arc::new(move |m| inbox_tx.deliver(m, 0)),
         );
         Self {
             inner: Arc::new(Inner {
@@ -221,22 +190,17 @@ impl<A: App> AppContext<A> {
     ///
     /// Returns `false` if the mailbox is full or the app has stopped.
     pub fn send(&self, message: A::Message) -> bool {
-        self.deliver(message) == Delivery::Sent
-    }
-
-    fn deliver(&self, message: A::Message) -> Delivery {
-        deliver(&self.inner.mailbox, &self.inner.shared.activity, message)
+        self.inner.mailbox.deliver(message, 0) == Delivery::Sent
     }
 
     fn sink(&self) -> crate::bus::Target<A::Message> {
         let mailbox = self.inner.mailbox.clone();
-        let activity = Arc::clone(&self.inner.shared.activity);
         crate::bus::Target {
             bus: self.inner.shared.bus.clone(),
             states: self.inner.shared.states.clone(),
             owner: self.inner.owner,
             owner_name: format!("{}/{}", self.inner.key, self.inner.instance),
-            sink: Arc::new(move |m| deliver(&mailbox, &activity, m)),
+            sink: Arc::new(move |m, size| mailbox.deliver(m, size)),
         }
     }
 
@@ -274,7 +238,7 @@ impl<A: App> AppContext<A> {
         tasks.push(task);
     }
 
-    pub(super) fn mailbox(&self) -> &mpsc::Sender<Envelope<A::Message>> {
+    pub(super) fn mailbox(&self) -> &Mailbox<A::Message> {
         &self.inner.mailbox
     }
 
@@ -301,34 +265,6 @@ impl<A: App> AppContext<A> {
             .drain(..)
         {
             task.abort();
-        }
-    }
-}
-
-pub(crate) fn deliver<M>(
-    mailbox: &mpsc::Sender<Envelope<M>>,
-    activity: &Activity,
-    message: M,
-) -> Delivery {
-    deliver_envelope(mailbox, activity, Envelope::Message(message))
-}
-
-/// Puts anything in a mailbox, counting it for the runtime's idle check.
-pub(crate) fn deliver_envelope<M>(
-    mailbox: &mpsc::Sender<Envelope<M>>,
-    activity: &Activity,
-    envelope: Envelope<M>,
-) -> Delivery {
-    // Counted before sending, so the harness never sees a handled count ahead of the queue.
-    activity.enqueued.fetch_add(1, Ordering::SeqCst);
-    match mailbox.try_send(envelope) {
-        Ok(()) => Delivery::Sent,
-        Err(e) => {
-            activity.enqueued.fetch_sub(1, Ordering::SeqCst);
-            match e {
-                mpsc::error::TrySendError::Full(_) => Delivery::Full,
-                mpsc::error::TrySendError::Closed(_) => Delivery::Closed,
-            }
         }
     }
 }
@@ -424,11 +360,11 @@ impl<A: App> AppBus<'_, A> {
         make: impl Fn(T) -> A::Message + Send + Sync + 'static,
     ) {
         let ctx = self.ctx;
-        let (tx, activity) = (ctx.mailbox().clone(), Arc::clone(&ctx.shared().activity));
+        let tx = ctx.mailbox().clone();
         ctx.shared().directory.subscribe::<T>(
             topic,
             ctx.inner.owner,
-            Arc::new(move |m| deliver(&tx, &activity, make(m))),
+            Arc::new(move |m| tx.deliver(make(m), 0)),
         );
     }
 
@@ -481,14 +417,11 @@ impl<A: App> AppBus<'_, A> {
         mut sub: crate::ha::Subscription<T>,
         make: impl Fn(T) -> A::Message + Send + 'static,
     ) {
-        let (tx, activity) = (
-            self.ctx.mailbox().clone(),
-            Arc::clone(&self.ctx.shared().activity),
-        );
+        let tx = self.ctx.mailbox().clone();
         let name = self.ctx.owner_name();
         let task = tokio::spawn(async move {
             while let Some(item) = sub.recv().await {
-                match deliver(&tx, &activity, make(item)) {
+                match tx.deliver(make(item), 0) {
                     Delivery::Sent => {}
                     Delivery::Full => {
                         tracing::warn!(app = %name, "app mailbox full: dropped a trigger or template update")

@@ -15,7 +15,6 @@ mod timers;
 use std::future::Future;
 use std::sync::Arc;
 
-pub(crate) use context::{Activity, Envelope, Shared, deliver_envelope};
 pub use context::{AppBus, AppContext, IntoEntities};
 pub(crate) use messages::Directory;
 pub use messages::SendError;

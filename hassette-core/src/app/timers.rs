@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::context::deliver;
 use super::{App, AppContext};
 use crate::bus::Delivery;
 use crate::scheduler::{FireInfo, JobHandle, ScheduleError, Trigger};
@@ -112,16 +111,8 @@ impl<'a, A: App> AppScheduler<'a, A> {
     ) -> Result<JobHandle, ScheduleError> {
         let mailbox = self.ctx.mailbox().clone();
         let shared = self.ctx.shared();
-        let activity = Arc::clone(&shared.activity);
-        let name = self.ctx.owner_name();
-        let send = move |message: A::Message| match deliver(&mailbox, &activity, message) {
-            Delivery::Sent => true,
-            Delivery::Full => {
-                tracing::warn!(app = %name, "app mailbox full: a timer's message was dropped");
-                true
-            }
-            Delivery::Closed => false,
-        };
+        // Over the budget, the mailbox drops it and warns; the timer itself lives on.
+        let send = move |message: A::Message| mailbox.deliver(message, 0) != Delivery::Closed;
         let job: crate::scheduler::Job = match self.jitter.filter(|j| !j.is_zero()) {
             None => Box::new(move |_fired: FireInfo| make().is_none_or(&send)),
             Some(max) => {

@@ -11,8 +11,9 @@ use super::{
 };
 use crate::ha::{Event, StateChanged};
 
-/// Where a subscription's messages go: the owning app's mailbox.
-pub(crate) type Sink<M> = Arc<dyn Fn(M) -> Delivery + Send + Sync>;
+/// Where a subscription's messages go: the owning app's mailbox, with the bytes each keeps
+/// alive there.
+pub(crate) type Sink<M> = Arc<dyn Fn(M, usize) -> Delivery + Send + Sync>;
 
 /// Who subscribes, and where to.
 pub(crate) struct Target<M> {
@@ -85,6 +86,7 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
             target,
             filter: StateFilter {
                 entities: Entities::new(entities),
+                replayed: true,
                 ..StateFilter::default()
             },
             timing: Timing::default(),
@@ -189,6 +191,15 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
         self
     }
 
+    /// Only changes seen as they happened: a change made while hassette was disconnected,
+    /// delivered after the reconnect with [`StateChanged::replayed`] set, is skipped. By
+    /// default such changes are delivered once (an app that turns a light off when a door
+    /// closes should hear of a door closed during an outage).
+    pub fn live_only(mut self) -> Self {
+        self.filter.replayed = false;
+        self
+    }
+
     timing_setters!("changes");
 
     /// Delivers `message` (cloned) for every matching change.
@@ -207,7 +218,7 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
         make: impl Fn(Arc<StateChanged>) -> M + Send + Sync + 'static,
     ) -> SubscriptionHandle {
         let sink = Arc::clone(&self.target.sink);
-        let deliver = Deliver::State(Box::new(move |change| sink(make(change))));
+        let deliver = Deliver::State(Box::new(move |change, size| sink(make(change), size)));
         self.target
             .subscribe(Matcher::State(self.filter), self.timing, deliver)
     }
@@ -264,7 +275,7 @@ impl<M: Send + 'static> EventSubscriptionBuilder<M> {
         make: impl Fn(Event) -> M + Send + Sync + 'static,
     ) -> SubscriptionHandle {
         let sink = Arc::clone(&self.target.sink);
-        let deliver = Deliver::Event(Box::new(move |event| sink(make(event))));
+        let deliver = Deliver::Event(Box::new(move |event, size| sink(make(event), size)));
         self.target
             .subscribe(Matcher::Event(self.filter), self.timing, deliver)
     }

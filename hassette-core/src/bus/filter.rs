@@ -114,6 +114,8 @@ pub(crate) struct StateFilter {
     pub(crate) attributes: Vec<(String, Value)>,
     pub(crate) predicate: Option<Predicate>,
     pub(crate) changed: Changed,
+    /// Whether changes made during a disconnection (replayed after it) are delivered.
+    pub(crate) replayed: bool,
 }
 
 impl std::fmt::Debug for StateFilter {

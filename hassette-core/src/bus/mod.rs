@@ -1,10 +1,11 @@
 //! The event bus: app subscriptions to state changes and Home Assistant events, matched and
 //! delivered into app mailboxes.
 //!
-//! Events arrive from the Home Assistant client's subscriptions; [`Bus::dispatch`] tests every
-//! subscription and `try_send`s into the owning app's bounded mailbox. It never waits: a full
-//! mailbox drops the message, counts it and warns, so a slow app never stalls the socket or
-//! another app. Timed filters ("on for 5 minutes", debounce) run on the [`Scheduler`], so they
+//! Events arrive from the runtime's feed; [`Bus::dispatch`] tests every subscription and puts
+//! a message into the owning app's mailbox, which is bounded by a memory budget. It never
+//! waits: a mailbox over its budget drops the message (the mailbox counts it and warns), so a
+//! slow app never stalls the socket or another app. Changes that happened during a
+//! disconnection come through [`Bus::replay`], marked [`StateChanged::replayed`]. Timed filters ("on for 5 minutes", debounce) run on the [`Scheduler`], so they
 //! follow the runtime's clock (a manual one in tests).
 
 mod builder;
@@ -40,10 +41,11 @@ pub(crate) enum Delivery {
     Closed,
 }
 
-/// Puts a state change or an event into an app's mailbox, as the app's own message.
+/// Puts a state change or an event into an app's mailbox, as the app's own message, with the
+/// bytes it keeps alive there (its size on the wire), which count against the app's budget.
 pub(crate) enum Deliver {
-    State(Box<dyn Fn(Arc<StateChanged>) -> Delivery + Send + Sync>),
-    Event(Box<dyn Fn(Event) -> Delivery + Send + Sync>),
+    State(Box<dyn Fn(Arc<StateChanged>, usize) -> Delivery + Send + Sync>),
+    Event(Box<dyn Fn(Event, usize) -> Delivery + Send + Sync>),
 }
 
 /// Timing options of a subscription.
@@ -70,7 +72,6 @@ pub(crate) enum Matcher {
 struct Subscription {
     id: u64,
     owner: OwnerId,
-    owner_name: String,
     matcher: Matcher,
     timing: Timing,
     deliver: Arc<Deliver>,
@@ -179,10 +180,10 @@ impl Bus {
             }
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(subscription = id, app = %owner_name, "subscribed");
         let sub = Subscription {
             id,
             owner,
-            owner_name,
             matcher,
             timing,
             deliver: Arc::new(deliver),
@@ -190,7 +191,6 @@ impl Bus {
             last_delivered: Mutex::new(None),
             dropped: AtomicU64::new(0),
         };
-        tracing::debug!(subscription = id, "subscribed");
         self.inner
             .subs
             .write()
@@ -246,9 +246,9 @@ impl Bus {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
-    /// Tests one event against every subscription and delivers it where it matches. Never
-    /// waits.
-    pub(crate) fn dispatch(&self, mut event: Event) {
+    /// Tests one event (`size` bytes on the wire) against every subscription and delivers it
+    /// where it matches. Never waits.
+    pub(crate) fn dispatch(&self, mut event: Event, size: usize) {
         // Snapshot the subscriptions so that no lock is held while delivering.
         let subs: Vec<Arc<Subscription>> = self.read().values().cloned().collect();
         let wants_events = subs.iter().any(|s| matches!(s.matcher, Matcher::Event(_)));
@@ -274,10 +274,10 @@ impl Bus {
         };
         for sub in subs {
             match (&sub.matcher, &change) {
-                (Matcher::State(filter), Some(change)) => self.on_state(&sub, filter, change),
+                (Matcher::State(filter), Some(change)) => self.on_state(&sub, filter, change, size),
                 (Matcher::Event(filter), _) => {
                     if filter.matches(&event, data) {
-                        self.fire(&sub, "", Payload::Event(event.clone()));
+                        self.fire(&sub, "", Payload::Event(event.clone(), size));
                     }
                 }
                 (Matcher::State(_), None) => {}
@@ -286,7 +286,28 @@ impl Bus {
         self.inner.dispatched.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_state(&self, sub: &Arc<Subscription>, filter: &StateFilter, change: &Arc<StateChanged>) {
+    /// Delivers a change that happened while disconnected (marked
+    /// [`StateChanged::replayed`]) to every matching state subscription that takes replays.
+    /// Event subscriptions do not see it: Home Assistant never sent it as an event.
+    pub(crate) fn replay(&self, change: Arc<StateChanged>, size: usize) {
+        let subs: Vec<Arc<Subscription>> = self.read().values().cloned().collect();
+        for sub in subs {
+            if let Matcher::State(filter) = &sub.matcher
+                && filter.replayed
+            {
+                self.on_state(&sub, filter, &change, size);
+            }
+        }
+        self.inner.dispatched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_state(
+        &self,
+        sub: &Arc<Subscription>,
+        filter: &StateFilter,
+        change: &Arc<StateChanged>,
+        size: usize,
+    ) {
         if !filter.entities.matches(&change.entity_id) {
             return;
         }
@@ -303,7 +324,11 @@ impl Bus {
             return;
         }
         if filter.matches(change) {
-            self.fire(sub, &change.entity_id, Payload::State(Arc::clone(change)));
+            self.fire(
+                sub,
+                &change.entity_id,
+                Payload::State(Arc::clone(change), size),
+            );
         }
     }
 
@@ -311,7 +336,9 @@ impl Bus {
     /// when the entity took its state (`last_changed`), not from when hassette heard of it.
     fn fire(&self, sub: &Arc<Subscription>, key: &str, payload: Payload) {
         let delay = match (&payload, sub.timing.duration) {
-            (Payload::State(change), Some(duration)) => Some(self.remaining(sub, change, duration)),
+            (Payload::State(change, _), Some(duration)) => {
+                Some(self.remaining(sub, change, duration))
+            }
             (_, duration) => duration.or(sub.timing.debounce),
         };
         let Some(delay) = delay else {
@@ -387,6 +414,7 @@ impl Bus {
                 entity_id,
                 old_state: None,
                 new_state: Some((*state).clone()),
+                replayed: false,
             });
             if !filter.holds(&change) {
                 continue;
@@ -399,7 +427,7 @@ impl Bus {
                 continue;
             }
             let key = change.entity_id.clone();
-            self.fire(&sub, &key, Payload::State(change));
+            self.fire(&sub, &key, Payload::State(change, 0));
         }
     }
 
@@ -420,8 +448,8 @@ impl Bus {
             *last = Some(now);
         }
         let result = match (&*sub.deliver, payload) {
-            (Deliver::State(f), Payload::State(change)) => f(change),
-            (Deliver::Event(f), Payload::Event(event)) => f(event),
+            (Deliver::State(f), Payload::State(change, size)) => f(change, size),
+            (Deliver::Event(f), Payload::Event(event, size)) => f(event, size),
             _ => Delivery::Sent,
         };
         match result {
@@ -431,19 +459,17 @@ impl Bus {
                 }
             }
             Delivery::Full => {
+                // The mailbox warns, naming the app, once per episode with the count.
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-                let n = sub.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                // Every drop is counted; the log says so on the first and then every 1000th.
-                if n == 1 || n.is_multiple_of(1000) {
-                    tracing::warn!(app = %sub.owner_name, dropped = n, "app mailbox full: dropping events for a slow app");
-                }
+                sub.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Delivery::Closed => self.remove(sub.id),
         }
     }
 }
 
+/// What a subscription delivers, with its size on the wire.
 enum Payload {
-    State(Arc<StateChanged>),
-    Event(Event),
+    State(Arc<StateChanged>, usize),
+    Event(Event, usize),
 }

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::codec::{Meta, micros, validate_key};
 use super::log::{self, Contents, Op, Wal};
-use super::memory::State;
+use super::memory::{INITIAL_RATIO, INITIAL_SHARE, State};
 use super::store::Store;
 use super::{CacheError, CacheOptions};
 use crate::clock::Clock;
@@ -463,14 +463,6 @@ impl Shared {
 pub(crate) fn target_file_len(limit: u64) -> u64 {
     limit / 100 * 88
 }
-
-/// File bytes per logical byte assumed until measured: redb files run 2x to 2.6x the bytes
-/// stored in them even right after compaction (1 KiB and 64 KiB values measured).
-pub(crate) const INITIAL_RATIO: f64 = 2.5;
-/// The share of the file target given to live data. A redb file smaller than 4 GiB doubles
-/// when it needs to grow, so live data must fit in half the target; the rest of that half is
-/// for the pages a commit writes before the pages it replaces can be reused.
-pub(crate) const INITIAL_SHARE: f64 = 0.45;
 
 /// The logical budget that fits in `target` file bytes.
 pub(crate) fn budget_for(target: u64, ratio: f64, share: f64) -> u64 {

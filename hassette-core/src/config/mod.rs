@@ -49,17 +49,16 @@
 
 mod error;
 mod schema;
-mod secret;
 mod source;
 mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::secret::Secret;
 pub(crate) use error::closest;
 pub use error::{ConfigError, Origin};
 pub(crate) use schema::{duration_from_secs, parse_duration};
-pub use secret::Secret;
 pub use source::search_paths;
 pub use validate::parse_base_url;
 
@@ -69,6 +68,12 @@ use crate::app::AppRegistry;
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8123";
 /// The default size limit of each app class's cache, in bytes (100 MiB).
 pub const DEFAULT_CACHE_SIZE: u64 = 104_857_600;
+
+/// The default per-instance mailbox budget: 32 MiB. A queued `state_changed` costs about its
+/// size on the wire (typically 0.5 to 1.5 KiB), so some 20,000 to 60,000 events fit: a burst
+/// from a Home Assistant restart or a Zigbee mesh rejoining is delivered whole, while an app
+/// that never catches up cannot grow without bound.
+pub const DEFAULT_MAILBOX_BUDGET: u64 = 32 << 20;
 /// The default log level.
 pub const DEFAULT_LOG_LEVEL: &str = "INFO";
 
@@ -90,6 +95,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The size limit of each app class's cache, unless the app sets `cache_size`.
     pub default_cache_size: u64,
+    /// How many bytes of undelivered messages each app instance's mailbox holds before it
+    /// drops new ones (`mailbox_budget`, default 32 MiB), unless the app sets its own.
+    pub default_mailbox_budget: u64,
     /// How often cache writes are made durable (a power loss loses at most this much).
     pub cache_flush_interval: Duration,
     /// The log filter: a level (`INFO`) or directives (`info,hassette_core::ha=debug`).
@@ -130,6 +138,8 @@ pub struct AppConfig {
     pub enabled: bool,
     /// This app's cache size limit, if it overrides `default_cache_size`.
     pub cache_size: Option<u64>,
+    /// This app's per-instance mailbox budget, if it overrides `mailbox_budget`.
+    pub mailbox_budget: Option<u64>,
     /// The instances: one per `config` table.
     pub instances: Vec<InstanceConfig>,
 }
@@ -166,6 +176,12 @@ impl Config {
     #[must_use]
     pub fn cache_size(&self, app: &AppConfig) -> u64 {
         app.cache_size.unwrap_or(self.default_cache_size)
+    }
+
+    /// The mailbox budget of each instance of `app`, in bytes.
+    #[must_use]
+    pub fn mailbox_budget(&self, app: &AppConfig) -> u64 {
+        app.mailbox_budget.unwrap_or(self.default_mailbox_budget)
     }
 
     /// The app with this key.

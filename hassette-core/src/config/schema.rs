@@ -41,6 +41,7 @@ pub(crate) const HASSETTE_KEYS: &[(&str, Kind)] = &[
     ("verify_ssl", Kind::Bool),
     ("data_dir", Kind::Path),
     ("default_cache_size", Kind::Size),
+    ("mailbox_budget", Kind::Size),
     ("cache_flush_interval", Kind::Duration),
     ("log_level", Kind::Str),
     ("log_retention_days", Kind::Count),
@@ -60,6 +61,7 @@ pub(crate) const APP_KEYS: &[(&str, Kind)] = &[
     ("class_name", Kind::Str),
     ("enabled", Kind::Bool),
     ("cache_size", Kind::Size),
+    ("mailbox_budget", Kind::Size),
     ("config", Kind::Table),
 ];
 

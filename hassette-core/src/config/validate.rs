@@ -7,7 +7,10 @@ use std::time::Duration;
 use super::error::{ConfigError, Origin, closest};
 use super::schema::{self, APP_KEYS, HASSETTE_KEYS, Kind};
 use super::source::Layered;
-use super::{AppConfig, Config, DEFAULT_BASE_URL, DEFAULT_CACHE_SIZE, DEFAULT_LOG_LEVEL};
+use super::{
+    AppConfig, Config, DEFAULT_BASE_URL, DEFAULT_CACHE_SIZE, DEFAULT_LOG_LEVEL,
+    DEFAULT_MAILBOX_BUDGET,
+};
 use super::{InstanceConfig, Secret};
 use crate::app::AppRegistry;
 
@@ -227,11 +230,14 @@ pub(crate) fn validate(
     let default_cache_size = r
         .size(h, "hassette", "default_cache_size")
         .unwrap_or(DEFAULT_CACHE_SIZE);
+    let default_mailbox_budget = r
+        .size(h, "hassette", "mailbox_budget")
+        .unwrap_or(DEFAULT_MAILBOX_BUDGET);
     let secs = Duration::from_secs;
     let cache_flush_interval = r.duration(h, "hassette", "cache_flush_interval", secs(1));
     let command_timeout = r.duration(h, "hassette", "command_timeout", secs(10));
-    let heartbeat_interval = r.duration(h, "hassette", "heartbeat_interval", secs(30));
-    let heartbeat_timeout = r.duration(h, "hassette", "heartbeat_timeout", secs(10));
+    let heartbeat_interval = r.duration(h, "hassette", "heartbeat_interval", secs(5));
+    let heartbeat_timeout = r.duration(h, "hassette", "heartbeat_timeout", secs(8));
     let reconnect_initial_delay = r.duration(h, "hassette", "reconnect_initial_delay", secs(1));
     let reconnect_max_delay = r.duration(h, "hassette", "reconnect_max_delay", secs(60));
     let app_startup_timeout = r.duration(h, "hassette", "app_startup_timeout", secs(10));
@@ -251,6 +257,7 @@ pub(crate) fn validate(
         verify_ssl,
         data_dir,
         default_cache_size,
+        default_mailbox_budget,
         cache_flush_interval,
         log_level,
         log_retention_days,
@@ -419,6 +426,7 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
         };
         let enabled = r.bool(app, &prefix, "enabled").unwrap_or(true);
         let cache_size = r.size(app, &prefix, "cache_size");
+        let mailbox_budget = r.size(app, &prefix, "mailbox_budget");
         let class = registry.get(&class_name);
         if class.is_none() {
             let known: Vec<String> = registry
@@ -460,6 +468,7 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
             class_name,
             enabled,
             cache_size,
+            mailbox_budget,
             instances,
         });
     }

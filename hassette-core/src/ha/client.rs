@@ -1,6 +1,5 @@
-//! The cloneable [`Client`] handle, its options, subscriptions and connection status.
+//! The cloneable [`Client`] handle: typed commands and subscriptions, sent to the session task.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,125 +9,17 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 use super::connection::Connection;
 use super::error::HaError;
+use super::options::ClientOptions;
 use super::protocol::Command;
-use super::session::{Request, Session, Sink, TypedSink};
+use super::session::Session;
+use super::status::{ConnectionEvent, ConnectionState};
+use super::subscription::{self, Request, Subscription};
 use super::types::{
-    Context, Event, HaConfig, ServiceResponse, State, StateChanged, TemplateRender, TriggerEvent,
+    Context, Event, HaConfig, ServiceResponse, State, TemplateRender, TriggerEvent,
 };
-use crate::config::Secret;
-
-/// How to reach Home Assistant and how patient to be. Plain values, no config file coupling.
-///
-/// # Examples
-///
-/// ```
-/// use hassette_core::config::Secret;
-/// use hassette_core::ha::ClientOptions;
-/// use std::time::Duration;
-///
-/// let url = "http://homeassistant.local:8123".parse()?;
-/// let mut opts = ClientOptions::new(url, Secret::new("token"));
-/// opts.command_timeout = Duration::from_secs(5);
-/// # Ok::<(), url::ParseError>(())
-/// ```
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ClientOptions {
-    /// Home Assistant's base URL (`http(s)://host:8123`); see [`super::websocket_url`].
-    pub base_url: Url,
-    /// The long-lived access token.
-    pub token: Secret,
-    /// Check the TLS certificate. `false` accepts self-signed certificates, with a warning.
-    pub verify_ssl: bool,
-    /// How long a command may wait for its result (default 10 s).
-    pub command_timeout: Duration,
-    /// How often to send a heartbeat `ping` (default 30 s).
-    pub heartbeat_interval: Duration,
-    /// How long to wait for the heartbeat's `pong` before the connection counts as dead
-    /// (default 10 s).
-    pub heartbeat_timeout: Duration,
-    /// The first reconnect delay (default 1 s); it doubles after each failed attempt.
-    pub reconnect_initial: Duration,
-    /// The largest reconnect delay (default 60 s).
-    pub reconnect_max: Duration,
-    /// How often to ask `get_config` whether a restarting Home Assistant is `RUNNING` yet
-    /// (default 1 s).
-    pub startup_poll: Duration,
-    /// How many undelivered events a subscription holds before it drops new ones
-    /// (default 1024).
-    pub subscriber_capacity: usize,
-    /// The largest websocket message accepted (default 64 MiB; `None` for no limit). Far above
-    /// what a real `get_states` or `get_services` sends.
-    pub max_message_size: Option<usize>,
-    /// Keep a snapshot of all states, to report which entities changed during a disconnection
-    /// (default `true`). Costs one internal `state_changed` subscription.
-    pub track_states: bool,
-}
-
-impl ClientOptions {
-    /// Options with the defaults documented on each field.
-    #[must_use]
-    pub fn new(base_url: Url, token: Secret) -> Self {
-        Self {
-            base_url,
-            token,
-            verify_ssl: true,
-            command_timeout: Duration::from_secs(10),
-            heartbeat_interval: Duration::from_secs(30),
-            heartbeat_timeout: Duration::from_secs(10),
-            reconnect_initial: Duration::from_secs(1),
-            reconnect_max: Duration::from_secs(60),
-            startup_poll: Duration::from_secs(1),
-            subscriber_capacity: 1024,
-            max_message_size: Some(64 << 20),
-            track_states: true,
-        }
-    }
-}
-
-/// Where the connection stands now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectionState {
-    /// Authenticated, subscriptions in place; commands are sent.
-    Connected,
-    /// Lost; the session is reconnecting. Commands fail with [`HaError::Disconnected`].
-    Reconnecting,
-    /// Home Assistant rejected the token during a reconnect. Final.
-    AuthFailed,
-    /// Shut down. Final.
-    Closed,
-}
-
-/// Something that happened to the connection, for the runtime to react to.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum ConnectionEvent {
-    /// The connection was lost; reconnecting.
-    Disconnected {
-        /// Why, in words.
-        reason: String,
-    },
-    /// Connected again: Home Assistant is `RUNNING`, every subscription is restored and all
-    /// states were read again.
-    Reconnected {
-        /// The entities whose state differs from before the disconnection: `old_state` is the
-        /// last state seen before, `new_state` the state read after (`None` for an entity that
-        /// was added or removed meanwhile).
-        changed: Arc<[StateChanged]>,
-    },
-    /// The token was rejected during a reconnect; the client stopped for good.
-    AuthFailed {
-        /// Home Assistant's message.
-        message: String,
-    },
-    /// The session shut down.
-    Closed,
-}
 
 /// A cheap, cloneable handle to the Home Assistant connection.
 ///
@@ -171,7 +62,7 @@ struct Inner {
     state: watch::Receiver<ConnectionState>,
     events: broadcast::Sender<ConnectionEvent>,
     command_timeout: Duration,
-    subscriber_capacity: usize,
+    subscription_budget: usize,
     next_sub_key: AtomicU64,
     dropped: Arc<AtomicU64>,
     ha_version: Option<String>,
@@ -236,7 +127,7 @@ impl Client {
                 state: state_rx,
                 events: events_tx,
                 command_timeout: opts.command_timeout,
-                subscriber_capacity: opts.subscriber_capacity.max(1),
+                subscription_budget: opts.subscription_budget,
                 next_sub_key: AtomicU64::new(1),
                 dropped,
                 ha_version,
@@ -263,8 +154,7 @@ impl Client {
         self.inner.state.clone()
     }
 
-    /// Connection events (disconnected, reconnected with the changed entities, auth failed,
-    /// closed) from now on.
+    /// Connection events (disconnected, reconnected, auth failed, closed) from now on.
     #[must_use]
     pub fn connection_events(&self) -> broadcast::Receiver<ConnectionEvent> {
         self.inner.events.subscribe()
@@ -456,7 +346,7 @@ impl Client {
         let cmd = Command::new("render_template")
             .with("template", template)
             .with_opt("variables", variables);
-        let mut sub = self.subscribe::<TemplateRender>(cmd, 1).await?;
+        let mut sub = self.subscribe::<TemplateRender>(cmd).await?;
         let first = tokio::time::timeout(self.inner.command_timeout, sub.recv())
             .await
             .map_err(|_| HaError::Timeout(self.inner.command_timeout))?
@@ -483,14 +373,15 @@ impl Client {
         let cmd = Command::new("render_template")
             .with("template", template)
             .with_opt("variables", variables);
-        self.subscribe(cmd, self.inner.subscriber_capacity).await
+        self.subscribe(cmd).await
     }
 
     /// Subscribes to events of one type (`None`: every event; prefer a type, HA sends a lot).
     ///
     /// The subscription survives reconnects. Its queue holds
-    /// [`ClientOptions::subscriber_capacity`] events; when full, new events are dropped,
-    /// counted ([`Subscription::dropped`]) and logged, so a slow consumer never stalls others.
+    /// [`ClientOptions::subscription_budget`] bytes of events; past that, new events are
+    /// dropped, counted ([`Subscription::dropped`]) and logged, so a slow consumer never stalls
+    /// the socket.
     ///
     /// # Errors
     ///
@@ -503,7 +394,7 @@ impl Client {
             "event_type",
             event_type.map(|t| Value::String(t.to_owned())),
         );
-        self.subscribe(cmd, self.inner.subscriber_capacity).await
+        self.subscribe(cmd).await
     }
 
     /// Subscribes to an HA-side trigger (automation syntax), e.g.
@@ -517,21 +408,20 @@ impl Client {
         trigger: Value,
     ) -> Result<Subscription<TriggerEvent>, HaError> {
         let cmd = Command::new("subscribe_trigger").with("trigger", trigger);
-        self.subscribe(cmd, self.inner.subscriber_capacity).await
+        self.subscribe(cmd).await
     }
 
-    async fn subscribe<T>(&self, cmd: Command, capacity: usize) -> Result<Subscription<T>, HaError>
+    async fn subscribe<T>(&self, cmd: Command) -> Result<Subscription<T>, HaError>
     where
         T: DeserializeOwned + Send + 'static,
     {
         self.ensure_connected()?;
         let key = self.inner.next_sub_key.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(capacity);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let sink: Box<dyn Sink> = Box::new(TypedSink {
-            tx,
-            dropped: dropped.clone(),
-        });
+        let (sink, sub) = subscription::channel::<T>(
+            key,
+            self.inner.requests.clone(),
+            self.inner.subscription_budget,
+        );
         let (reply_tx, reply_rx) = oneshot::channel();
         self.inner
             .requests
@@ -542,13 +432,6 @@ impl Client {
                 reply: reply_tx,
             })
             .map_err(|_| HaError::Disconnected)?;
-        let sub = Subscription {
-            rx,
-            key,
-            requests: self.inner.requests.clone(),
-            dropped,
-            _kind: PhantomData,
-        };
         // From here on, dropping `sub` (on an error or a timeout) cancels the subscription.
         match tokio::time::timeout(self.inner.command_timeout, reply_rx).await {
             Ok(Ok(Ok(()))) => Ok(sub),
@@ -556,53 +439,5 @@ impl Client {
             Ok(Err(_)) => Err(HaError::Disconnected),
             Err(_) => Err(HaError::Timeout(self.inner.command_timeout)),
         }
-    }
-}
-
-/// A live subscription: a bounded queue of `T` fed by the session task.
-///
-/// Dropping it (or calling [`Subscription::unsubscribe`]) sends `unsubscribe_events`.
-/// [`Subscription::recv`] returns `None` once the client has stopped for good (shutdown, or a
-/// rejected token).
-#[derive(Debug)]
-pub struct Subscription<T> {
-    rx: mpsc::Receiver<T>,
-    key: u64,
-    requests: mpsc::UnboundedSender<Request>,
-    dropped: Arc<AtomicU64>,
-    _kind: PhantomData<fn() -> T>,
-}
-
-impl<T> Subscription<T> {
-    /// The next item; `None` when the client has stopped for good.
-    pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await
-    }
-
-    /// The next item if one is queued.
-    pub fn try_recv(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-
-    /// Whether nothing is queued right now.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
-
-    /// How many items were dropped because this subscription's queue was full.
-    #[must_use]
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Ends the subscription now (same as dropping it).
-    pub fn unsubscribe(self) {}
-}
-
-impl<T> Drop for Subscription<T> {
-    fn drop(&mut self) {
-        // The session may be gone already; then there is nothing to unsubscribe from.
-        let _ = self.requests.send(Request::Unsubscribe { key: self.key });
     }
 }

@@ -1,6 +1,6 @@
 //! One websocket connection: URL, TLS, the auth handshake, and text frames in and out.
 //!
-//! Nothing here knows about commands or subscriptions (that is [`super::session`]).
+//! Nothing here knows about commands or subscriptions (that is the session's).
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
 
-use super::client::ClientOptions;
 use super::error::HaError;
+use super::options::ClientOptions;
 use super::protocol::{self, Incoming};
 
 /// Turns Home Assistant's base URL into its websocket URL.
@@ -156,6 +156,15 @@ impl ServerCertVerifier for AcceptAnyCert {
     }
 }
 
+/// The cause of a failed handshake. An I/O failure is given as the I/O error itself: the
+/// websocket error around it says the same words again ("IO error: Connection refused").
+fn connect_cause(e: tokio_tungstenite::tungstenite::Error) -> crate::ha::error::BoxError {
+    match e {
+        tokio_tungstenite::tungstenite::Error::Io(io) => Box::new(io),
+        other => Box::new(other),
+    }
+}
+
 fn ws_err(e: tokio_tungstenite::tungstenite::Error) -> HaError {
     HaError::Websocket(Box::new(e))
 }
@@ -191,7 +200,7 @@ impl Connection {
         let (ws, _response) = tokio::time::timeout(opts.command_timeout, handshake)
             .await
             .map_err(|_| connect_err(Box::new(HaError::Timeout(opts.command_timeout))))?
-            .map_err(|e| connect_err(Box::new(e)))?;
+            .map_err(|e| connect_err(connect_cause(e)))?;
         let mut conn = Self {
             ws,
             last_id: 0,

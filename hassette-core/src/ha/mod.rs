@@ -2,37 +2,48 @@
 //!
 //! # Layout
 //!
+//! This module owns the socket, the commands and the subscriptions; it knows nothing of
+//! entity state (the runtime's feed keeps the states view and works out what changed across a
+//! reconnect).
+//!
 //! - `protocol` (private): incoming messages parsed by key, outgoing commands.
 //! - `connection` (private): URL, TLS, the auth handshake, text frames.
-//! - `session` (private): the one task that owns the socket, reconnects and routes events.
+//! - `session` (private): the one task that owns the socket and reconnects; its bookkeeping
+//!   (`session/book.rs`) apart from its I/O, and the backoff with its TCP probe
+//!   (`session/retry.rs`).
+//! - [`ClientOptions`]; [`ConnectionState`] and [`ConnectionEvent`].
 //! - [`Client`]: the cloneable handle with typed commands; [`Subscription`]s.
 //! - Types: [`State`], [`Event`], [`StateChanged`], [`Context`], [`HaConfig`], ...
 //!
 //! Data flow: `Client` methods send a request with a oneshot reply over a channel to the
 //! session task, which assigns the id, sends the frame and matches the result by id. Events
-//! are decoded in the session task and `try_send` into each subscription's bounded queue: the
-//! socket is never blocked by a slow consumer.
+//! are decoded in the session task and queued into each subscription's byte-bounded queue
+//! without waiting: the socket is never blocked by a slow consumer.
 
 mod api;
 mod call;
 mod client;
 mod connection;
 mod error;
+mod options;
 mod protocol;
 mod records;
 mod rest;
 mod session;
+mod status;
+mod subscription;
 pub(crate) mod types;
 
 pub use api::Api;
 pub use call::{CallBuilder, IntoTarget, ResponseCall, Target};
-pub use client::{
-    Client, ClientOptions, ConnectionEvent, ConnectionState, SessionHandle, Subscription,
-};
+pub use client::{Client, SessionHandle};
 pub use connection::websocket_url;
 pub use error::{BoxError, HaError};
+pub use options::ClientOptions;
 pub use records::{Area, Device, EntityEntry, HistoryState, Label, LogbookEntry};
-pub(crate) use session::diff_states;
+pub(crate) use session::{Retry, error_chain};
+pub use status::{ConnectionEvent, ConnectionState};
+pub use subscription::Subscription;
 pub use types::{
     Context, Event, EventData, HaConfig, ServiceResponse, State, StateChanged, TemplateRender,
     TriggerEvent,

@@ -93,6 +93,12 @@ pub struct StateChanged {
     /// The state after the change.
     #[serde(default)]
     pub new_state: Option<State>,
+    /// `true` when the change happened while hassette was disconnected from Home Assistant and
+    /// is delivered after the reconnect: `old_state` is then the last state seen before the
+    /// loss, `new_state` the state read after it, and any steps in between are not known.
+    /// Never sent by Home Assistant.
+    #[serde(skip)]
+    pub replayed: bool,
 }
 
 /// The `data` of an [`Event`]: typed for `state_changed`, raw JSON for everything else.

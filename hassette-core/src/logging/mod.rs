@@ -53,7 +53,7 @@ pub use query::{Cursor, LogQuery, Match, Matcher};
 pub use record::Record;
 pub use since::{ACCEPTED_FORMS, parse_when};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The default retention of the store, in days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;

@@ -1,27 +1,63 @@
-//! The runtime behind `hassette run`: connect, read every state, start every enabled app
-//! instance, deliver events and timers, and shut down in order.
+//! The runtime behind `hassette run`: connect (waiting for Home Assistant as long as it
+//! takes), read every state, start every enabled app instance, deliver events and timers,
+//! and shut down in order.
 //!
-//! Order of shutdown: stop delivering events, run every app's shutdown hook (with its
-//! timeout), flush and close every cache, close the websocket. The caller flushes the logs
-//! last.
+//! # How an event flows
+//!
+//! ```text
+//! Home Assistant ──websocket──> ha session task (owns the socket, reconnects, heartbeat;
+//!                                 │                  no entity state)
+//!                                 │ decoded events, into byte-bounded subscription queues
+//!                                 ▼
+//!                    feed task (feed.rs, the one owner of the feed and of connection events):
+//!                      1. States view updated        (state/)
+//!                      2. Bus::dispatch              (bus/: filters, timed filters)
+//!                      after a reconnect: re-read states, Bus::replay what changed while
+//!                      away (marked replayed), every app's on_reconnect, one log line
+//!                                 │ never waits
+//!                                 ▼
+//!                    mailbox per app instance (mailbox.rs), bounded by a memory budget
+//!                                 │
+//!                                 ▼
+//!                    app task (supervisor.rs): one handler at a time, with &mut self;
+//!                      its timers post into the same mailbox; Api calls go back to the
+//!                      session as commands with a oneshot reply
+//! ```
+//!
+//! - `connect`: the first connection, waiting for Home Assistant.
+//! - `feed`: subscriptions to states and events, replay after a reconnect.
+//! - `mailbox`: the parts every app shares, what a mailbox carries, and the budgeted mailbox.
+//! - `supervisor`: one task per app instance.
+//!
+//! Order of shutdown: stop the feed, run every app's shutdown hook (with its timeout), flush
+//! and close every cache, then let the session send its websocket Close and wait for it. No
+//! task is aborted unless an app is stuck past its timeout. The caller flushes the logs last.
+//! A shutdown asked for (through [`RunOptions::shutdown`]) while connecting or reading the
+//! states ends [`Runtime::start`] with [`RuntimeError::Interrupted`]; asked for while apps
+//! start, the start completes and [`Runtime::run_until`] shuts down at once.
 
+mod connect;
+mod feed;
+mod mailbox;
 pub(crate) mod supervisor;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{Activity, AppRegistry, Shared};
+pub(crate) use mailbox::{Activity, Mailbox, Shared};
+
+use crate::app::AppRegistry;
 use crate::bus::Bus;
 use crate::cache::CacheRegistry;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::ha::{Api, Client, ClientOptions, ConnectionEvent, HaError, StateChanged};
+use crate::ha::{Api, Client, ClientOptions, HaError, SessionHandle};
 use crate::scheduler::{Scheduler, SunSource, SunTimes};
 use crate::state::States;
 
@@ -37,8 +73,10 @@ pub struct RunOptions {
     pub startup_timeout: Duration,
     /// How long an app's `shutdown` may take.
     pub shutdown_timeout: Duration,
-    /// Messages an app instance's mailbox holds before new ones are dropped.
-    pub mailbox: usize,
+    /// Cancelled to stop: while connecting or reading the states it ends
+    /// [`Runtime::start`] with [`RuntimeError::Interrupted`]; later, pass
+    /// `shutdown.cancelled()` to [`Runtime::run_until`].
+    pub shutdown: CancellationToken,
 }
 
 impl Default for RunOptions {
@@ -48,7 +86,7 @@ impl Default for RunOptions {
             clock: Clock::system(),
             startup_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
-            mailbox: 1024,
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -79,9 +117,6 @@ pub fn client_options(
     options.heartbeat_timeout = config.heartbeat_timeout;
     options.reconnect_initial = config.reconnect_initial_delay;
     options.reconnect_max = config.reconnect_max_delay;
-    // The runtime keeps the states view itself (and works out what changed while away from
-    // it), so the client need not follow `state_changed` a second time.
-    options.track_states = false;
     options
 }
 
@@ -89,9 +124,14 @@ pub fn client_options(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
-    /// The first connection to Home Assistant failed (a rejected token included).
+    /// The first connection to Home Assistant failed in a way waiting cannot fix: a rejected
+    /// token, a URL that cannot work, a TLS failure.
     #[error("cannot connect to Home Assistant")]
     Connect(#[source] HaError),
+    /// A shutdown was asked for before the apps started (while connecting or reading the
+    /// states). Nothing had started, so there is nothing to flush.
+    #[error("stopped before the apps started")]
+    Interrupted,
     /// Home Assistant answered the first commands with an error.
     #[error("cannot read Home Assistant's configuration and states")]
     Startup(#[source] HaError),
@@ -140,23 +180,28 @@ impl StartSummary {
 #[derive(Debug)]
 pub struct Runtime {
     client: Client,
+    session: SessionHandle,
+    feed: JoinHandle<()>,
+    cancel_feed: CancellationToken,
     shared: Shared,
     summary: StartSummary,
     cancel_apps: CancellationToken,
     cancel_client: CancellationToken,
     tasks: Vec<(String, JoinHandle<()>)>,
-    background: Vec<JoinHandle<()>>,
     fatal: mpsc::Receiver<RuntimeError>,
     shutdown_timeout: Duration,
 }
 
 impl Runtime {
-    /// Connects, reads every state, and starts every enabled app instance of `config`.
+    /// Connects (waiting for Home Assistant as long as it takes), reads every state, and
+    /// starts every enabled app instance of `config`.
     ///
     /// # Errors
     ///
-    /// The first connection fails, or Home Assistant cannot be read. App instances that fail
-    /// to start are reported in the [`StartSummary`], not as errors.
+    /// [`RuntimeError::Connect`] when connecting cannot work (rejected token, bad URL),
+    /// [`RuntimeError::Startup`] when Home Assistant cannot be read,
+    /// [`RuntimeError::Interrupted`] when [`RunOptions::shutdown`] was cancelled first. App
+    /// instances that fail to start are reported in the [`StartSummary`], not as errors.
     pub async fn start(
         config: &Config,
         registry: &AppRegistry,
@@ -164,22 +209,29 @@ impl Runtime {
         options: RunOptions,
     ) -> Result<Self, RuntimeError> {
         let cancel_client = CancellationToken::new();
-        let (client, _session) = Client::connect(client_options, cancel_client.child_token())
-            .await
-            .map_err(RuntimeError::Connect)?;
-        let ha_config = client.get_config().await.map_err(RuntimeError::Startup)?;
-        let time_zone = ha_config.tz().unwrap_or_else(|| {
-            tracing::warn!(time_zone = %ha_config.time_zone, "unknown time zone from Home Assistant; using the system's");
-            jiff::tz::TimeZone::system()
-        });
-        let states = States::default();
-        // Subscribe before reading, so no change falls between the read and the stream.
-        let state_events = client
-            .subscribe_events(Some("state_changed"))
-            .await
-            .map_err(RuntimeError::Startup)?;
-        states.replace_all(client.get_states().await.map_err(RuntimeError::Startup)?);
-        states.set_registries(crate::state::load_registries(&client).await);
+        let stop = options.shutdown.clone();
+        let (client, session) = tokio::select! {
+            () = stop.cancelled() => {
+                cancel_client.cancel();
+                return Err(RuntimeError::Interrupted);
+            }
+            c = connect::connect(&client_options, &cancel_client) => c.map_err(RuntimeError::Connect)?,
+        };
+        let read = tokio::select! {
+            () = stop.cancelled() => None,
+            r = read_home(&client) => Some(r),
+        };
+        let (time_zone, state_events, states) = match read {
+            Some(Ok(read)) => read,
+            Some(Err(e)) => {
+                close(cancel_client, session).await;
+                return Err(RuntimeError::Startup(e));
+            }
+            None => {
+                close(cancel_client, session).await;
+                return Err(RuntimeError::Interrupted);
+            }
+        };
         tracing::info!(
             entities = states.len(),
             ha_version = client.ha_version().unwrap_or("?"),
@@ -190,7 +242,6 @@ impl Runtime {
             Scheduler::new(options.clock.clone(), time_zone, sun_source(states.clone()));
         let (type_tx, type_rx) = mpsc::unbounded_channel();
         let bus = Bus::new(scheduler.clone(), options.clock.clone(), type_tx);
-        let activity = Arc::new(Activity::default());
         let caches = CacheRegistry::new(
             &config.data_dir,
             config.cache_flush_interval,
@@ -202,21 +253,27 @@ impl Runtime {
             bus: bus.clone(),
             scheduler,
             caches,
-            activity,
+            activity: Arc::new(Activity::default()),
             owned: crate::app::OwnedEntities::default(),
             directory: crate::app::Directory::default(),
         };
-        let mut background = vec![tokio::spawn(forward_states(
-            client.clone(),
-            state_events,
-            states.clone(),
-            bus.clone(),
-        ))];
-        background.push(tokio::spawn(subscribe_event_types(
-            client.clone(),
-            bus.clone(),
-            type_rx,
-        )));
+        let (fatal_tx, fatal) = mpsc::channel(1);
+        let hooks: feed::Hooks = Arc::new(Mutex::new(Vec::new()));
+        let cancel_feed = CancellationToken::new();
+        let feed = tokio::spawn(
+            feed::Feed {
+                client: client.clone(),
+                states: states.clone(),
+                bus,
+                state_events,
+                type_requests: type_rx,
+                connection: client.connection_events(),
+                hooks: Arc::clone(&hooks),
+                fatal: fatal_tx,
+                owned: shared.owned.clone(),
+            }
+            .run(cancel_feed.clone()),
+        );
 
         let cancel_apps = CancellationToken::new();
         let mut summary = StartSummary {
@@ -224,7 +281,6 @@ impl Runtime {
             ..StartSummary::default()
         };
         let mut tasks = Vec::new();
-        let mut reconnect_hooks = Vec::new();
         let mut pending = Vec::new();
         for app in &config.apps {
             let selected = options.only_apps.is_empty() || options.only_apps.contains(&app.key);
@@ -244,11 +300,15 @@ impl Runtime {
                     cancel: cancel_apps.child_token(),
                     startup_timeout: options.startup_timeout,
                     shutdown_timeout: options.shutdown_timeout,
-                    mailbox: options.mailbox,
+                    mailbox_budget: usize::try_from(config.mailbox_budget(app))
+                        .unwrap_or(usize::MAX),
                     cache_size: config.cache_size(app),
                 });
                 tasks.push((format!("{}/{}", app.key, instance.name), launched.task));
-                reconnect_hooks.push(launched.reconnected);
+                hooks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(launched.reconnected);
                 pending.push((app.key.clone(), instance.name.clone(), launched.ready));
             }
         }
@@ -263,14 +323,6 @@ impl Runtime {
                 result,
             });
         }
-        let (fatal_tx, fatal) = mpsc::channel(1);
-        background.push(tokio::spawn(watch_connection(
-            client.clone(),
-            states,
-            shared.owned.clone(),
-            reconnect_hooks,
-            fatal_tx,
-        )));
         tracing::info!(
             started = summary.started(),
             failed = summary.failed(),
@@ -279,12 +331,14 @@ impl Runtime {
         );
         Ok(Self {
             client,
+            session,
+            feed,
+            cancel_feed,
             shared,
             summary,
             cancel_apps,
             cancel_client,
             tasks,
-            background,
             fatal,
             shutdown_timeout: options.shutdown_timeout,
         })
@@ -332,8 +386,12 @@ impl Runtime {
     #[doc(hidden)]
     pub fn inject_frame(&self, frame: &str) {
         if let Ok(events) = crate::ha::decode_events(frame) {
+            let size = frame.len() / events.len().max(1);
             for (_, event) in events {
-                deliver(&self.shared.states, &self.shared.bus, event);
+                if let Some(change) = event.state_changed() {
+                    self.shared.states.apply(change);
+                }
+                self.shared.bus.dispatch(event, size);
             }
         }
     }
@@ -362,11 +420,15 @@ impl Runtime {
         fatal.map_or(Ok(()), Err)
     }
 
-    /// Stops delivering events, runs every app's shutdown hook, closes the connection.
+    /// Stops the feed, runs every app's shutdown hook, flushes the caches, closes the
+    /// connection (the session sends its websocket Close) and waits for all of it.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
-        for task in &self.background {
-            task.abort();
+        self.cancel_feed.cancel();
+        if let Err(e) = self.feed.await
+            && e.is_panic()
+        {
+            tracing::error!("the feed task panicked");
         }
         self.cancel_apps.cancel();
         // An app stuck in a handler finishes it first, then runs its shutdown hook: allow for
@@ -383,130 +445,40 @@ impl Runtime {
         if let Err(e) = self.shared.caches.close_all() {
             tracing::error!(error = %e, "closing the caches failed");
         }
-        self.cancel_client.cancel();
+        drop(self.client);
+        close(self.cancel_client, self.session).await;
         tracing::info!("stopped");
     }
 }
 
-/// Every `state_changed` event: update the states view, then dispatch to subscriptions (so
-/// handlers see the new state).
-///
-/// If a flood overran the subscription's queue, some changes were dropped (counted and logged
-/// by the client); once the queue has drained, the states are read again so the view is
-/// current, whatever was lost.
-async fn forward_states(
-    client: Client,
-    mut events: crate::ha::Subscription<crate::ha::Event>,
-    states: States,
-    bus: Bus,
-) {
-    let mut dropped = events.dropped();
-    while let Some(event) = events.recv().await {
-        deliver(&states, &bus, event);
-        if events.dropped() != dropped && events.is_empty() {
-            let lost = events.dropped() - dropped;
-            dropped = events.dropped();
-            tracing::warn!(
-                lost,
-                "state changes were dropped in a flood: reading every state again"
-            );
-            match client.get_states().await {
-                Ok(fresh) => states.replace_all(fresh),
-                Err(e) => tracing::error!(error = %e, "cannot read the states again"),
-            }
-        }
-    }
+/// What the runtime reads first: the time zone, then (subscribed before reading, so no
+/// change falls between the read and the stream) every state.
+async fn read_home(
+    client: &Client,
+) -> Result<
+    (
+        jiff::tz::TimeZone,
+        crate::ha::Subscription<crate::ha::Event>,
+        States,
+    ),
+    HaError,
+> {
+    let ha_config = client.get_config().await?;
+    let time_zone = ha_config.tz().unwrap_or_else(|| {
+        tracing::warn!(time_zone = %ha_config.time_zone, "unknown time zone from Home Assistant; using the system's");
+        jiff::tz::TimeZone::system()
+    });
+    let state_events = client.subscribe_events(Some("state_changed")).await?;
+    let states = States::default();
+    states.replace_all(client.get_states().await?);
+    states.set_registries(crate::state::load_registries(client).await);
+    Ok((time_zone, state_events, states))
 }
 
-/// One event from Home Assistant: the states view first (so handlers see the new state), then
-/// the subscriptions.
-fn deliver(states: &States, bus: &Bus, event: crate::ha::Event) {
-    if let Some(change) = event.state_changed() {
-        states.apply(change);
-    }
-    bus.dispatch(event);
-}
-
-/// Subscribes at Home Assistant to each further event type apps ask for.
-async fn subscribe_event_types(
-    client: Client,
-    bus: Bus,
-    mut types: mpsc::UnboundedReceiver<String>,
-) {
-    let mut forwarders = Vec::new();
-    while let Some(event_type) = types.recv().await {
-        match client.subscribe_events(Some(&event_type)).await {
-            Ok(mut sub) => {
-                tracing::debug!(event_type, "subscribed at Home Assistant");
-                let bus = bus.clone();
-                forwarders.push(tokio::spawn(async move {
-                    while let Some(event) = sub.recv().await {
-                        bus.dispatch(event);
-                    }
-                }));
-            }
-            Err(e) => {
-                tracing::error!(event_type, error = %e, "cannot subscribe to an event type apps need")
-            }
-        }
-    }
-    for f in forwarders {
-        f.abort();
-    }
-}
-
-/// Follows the connection: after a reconnect, the states view takes the changes and every app
-/// hears what changed while away; a rejected token is fatal.
-async fn watch_connection(
-    client: Client,
-    states: States,
-    owned: crate::app::OwnedEntities,
-    hooks: Vec<supervisor::ReconnectHook>,
-    fatal: mpsc::Sender<RuntimeError>,
-) {
-    let mut events = client.connection_events();
-    loop {
-        match events.recv().await {
-            Ok(ConnectionEvent::Reconnected { .. }) => {
-                let fresh = match client.get_states().await {
-                    Ok(fresh) => fresh,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot re-read the states after reconnecting");
-                        continue;
-                    }
-                };
-                let changed: Arc<[StateChanged]> = states.replace_and_diff(fresh).into();
-                states.set_registries(crate::state::load_registries(&client).await);
-                tracing::info!(changed = changed.len(), "reconnected to Home Assistant");
-                // Before the apps hear of it: a restarted Home Assistant has lost them.
-                let republished = owned.republish(&client).await;
-                if republished > 0 {
-                    tracing::info!(
-                        entities = republished,
-                        "published the apps' own entities again"
-                    );
-                }
-                for hook in &hooks {
-                    hook(Arc::clone(&changed));
-                }
-            }
-            Ok(ConnectionEvent::AuthFailed { message }) => {
-                let _ = fatal.send(RuntimeError::AuthFailed(message)).await;
-                return;
-            }
-            Ok(ConnectionEvent::Disconnected { reason }) => {
-                tracing::warn!(
-                    reason,
-                    "lost the connection to Home Assistant; reconnecting"
-                );
-            }
-            Ok(_) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "missed connection events");
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-    }
+/// Lets the session send its websocket Close, and waits for it.
+async fn close(cancel: CancellationToken, session: SessionHandle) {
+    cancel.cancel();
+    session.closed().await;
 }
 
 /// `sun.sun`'s next rising and setting, from the states view.

@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::app::{App, AppContext, Envelope, Shared, deliver_envelope};
+use super::mailbox::{Envelope, Inbox, Shared, mailbox};
+use crate::app::{App, AppContext};
 use crate::ha::StateChanged;
 
 /// Everything needed to start one instance.
@@ -24,7 +25,8 @@ pub(crate) struct Launch {
     pub(crate) cancel: CancellationToken,
     pub(crate) startup_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
-    pub(crate) mailbox: usize,
+    /// The mailbox's budget in bytes.
+    pub(crate) mailbox_budget: usize,
     pub(crate) cache_size: u64,
 }
 
@@ -42,15 +44,19 @@ static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
 
 /// Starts an instance of `A` (the registry keeps a pointer to this per app class).
 pub(crate) fn launch<A: App>(launch: Launch) -> Launched {
-    let (tx, rx) = mpsc::channel(launch.mailbox);
+    let (tx, rx) = mailbox(
+        format!("{}/{}", launch.key, launch.instance),
+        launch.mailbox_budget,
+        Arc::clone(&launch.shared.activity),
+    );
     let (ready_tx, ready) = oneshot::channel();
     let span = tracing::info_span!("app", app = %launch.key, class = A::class_name(), instance = %launch.instance);
     let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
-    let activity = Arc::clone(&launch.shared.activity);
     let reconnect_tx = tx.clone();
     let reconnected = Box::new(move |changed: Arc<[StateChanged]>| {
-        // A full mailbox drops the report like any message: the states view is current anyway.
-        let _ = deliver_envelope(&reconnect_tx, &activity, Envelope::Reconnected(changed));
+        // Over the budget, the report is dropped like any message (and warned about): the
+        // states view is current anyway.
+        let _ = reconnect_tx.deliver_envelope(Envelope::Reconnected(changed), 0);
     });
     let ctx = AppContext::<A>::new(
         launch.key.clone(),
@@ -79,7 +85,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 async fn run<A: App>(
     launch: Launch,
     ctx: AppContext<A>,
-    mut rx: mpsc::Receiver<Envelope<A::Message>>,
+    mut rx: Inbox<A::Message>,
     ready: oneshot::Sender<Result<(), String>>,
 ) {
     let activity = Arc::clone(&launch.shared.activity);
@@ -147,7 +153,7 @@ async fn run<A: App>(
             Err(panic) => {
                 tracing::error!(panic = %panic_message(&*panic), "handler panicked; this instance is stopped, other apps carry on");
                 ctx.stop();
-                drain(&mut rx, &activity);
+                rx.close_and_drain();
                 return;
             }
         }
@@ -164,14 +170,5 @@ async fn run<A: App>(
         Ok(Err(panic)) => tracing::error!(panic = %panic_message(&*panic), "shutdown panicked"),
         Err(_) => tracing::error!(timeout = ?launch.shutdown_timeout, "shutdown timed out"),
     }
-    drain(&mut rx, &activity);
-}
-
-/// Messages left in a stopped instance's mailbox will never be handled: count them as done so
-/// that the runtime's idle check stays true.
-fn drain<M>(rx: &mut mpsc::Receiver<Envelope<M>>, activity: &crate::app::Activity) {
-    rx.close();
-    while rx.try_recv().is_ok() {
-        activity.handled.fetch_add(1, Ordering::SeqCst);
-    }
+    rx.close_and_drain();
 }

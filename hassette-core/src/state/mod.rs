@@ -216,14 +216,18 @@ impl States {
     }
 
     /// Replaces every state with a fresh read, and returns what changed (added, changed and
-    /// removed entities, sorted by id): after a reconnect, what happened while away.
+    /// removed entities, sorted by id, each marked [`StateChanged::replayed`]): after a
+    /// reconnect, what happened while away.
+    ///
+    /// An entity counts as changed when its state string or its attributes differ; its
+    /// timestamps and context alone do not count (Home Assistant renews them on every restart).
     pub(crate) fn replace_and_diff(&self, fresh: Vec<State>) -> Vec<StateChanged> {
         let fresh: HashMap<String, Arc<State>> = fresh
             .into_iter()
             .map(|s| (s.entity_id.clone(), Arc::new(s)))
             .collect();
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        let changed = crate::ha::diff_states(&map, &fresh);
+        let changed = diff(&map, &fresh);
         *map = fresh;
         changed
     }
@@ -246,6 +250,29 @@ impl States {
     }
 }
 
+/// The entities that differ in state or attributes between two snapshots, sorted by id.
+fn diff(old: &HashMap<String, Arc<State>>, new: &HashMap<String, Arc<State>>) -> Vec<StateChanged> {
+    let same = |a: &State, b: &State| a.state == b.state && a.attributes == b.attributes;
+    let change = |id: &String, old: Option<&Arc<State>>, new: Option<&Arc<State>>| StateChanged {
+        entity_id: id.clone(),
+        old_state: old.map(|s| State::clone(s)),
+        new_state: new.map(|s| State::clone(s)),
+        replayed: true,
+    };
+    let mut out: Vec<StateChanged> = new
+        .iter()
+        .filter(|(id, s)| old.get(*id).is_none_or(|o| !same(o, s)))
+        .map(|(id, s)| change(id, old.get(id), Some(s)))
+        .collect();
+    out.extend(
+        old.iter()
+            .filter(|(id, _)| !new.contains_key(*id))
+            .map(|(id, s)| change(id, Some(s), None)),
+    );
+    out.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
+    out
+}
+
 /// Home Assistant's on-like and off-like states.
 pub(crate) fn as_bool(state: &str) -> Option<bool> {
     match state.to_ascii_lowercase().as_str() {
@@ -253,5 +280,49 @@ pub(crate) fn as_bool(state: &str) -> Option<bool> {
         "off" | "not_home" | "closed" | "false" | "no" | "unlocked" | "idle" | "paused"
         | "standby" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(id: &str, state: &str, attr: i64, stamp: &str, ctx: &str) -> State {
+        serde_json::from_value(serde_json::json!({
+            "entity_id": id, "state": state, "attributes": {"n": attr},
+            "last_changed": stamp, "last_updated": stamp, "context": {"id": ctx}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_reconnect_diff_reports_only_real_changes() {
+        let t0 = "2026-01-01T00:00:00+00:00";
+        let t1 = "2026-01-01T01:00:00+00:00";
+        let states = States::default();
+        states.replace_all(vec![
+            st("a.x", "on", 1, t0, "c0"),
+            st("a.attr", "on", 1, t0, "c0"),
+            st("a.same", "off", 1, t0, "c0"),
+            st("a.gone", "off", 1, t0, "c0"),
+        ]);
+        // After a restart every timestamp and context is new; only some values changed.
+        let d = states.replace_and_diff(vec![
+            st("a.x", "off", 1, t1, "c1"),
+            st("a.attr", "on", 2, t1, "c1"),
+            st("a.same", "off", 1, t1, "c1"),
+            st("a.new", "on", 1, t1, "c1"),
+        ]);
+        let ids: Vec<_> = d.iter().map(|c| c.entity_id.as_str()).collect();
+        assert_eq!(ids, ["a.attr", "a.gone", "a.new", "a.x"]);
+        assert!(d.iter().all(|c| c.replayed));
+        assert!(d[1].new_state.is_none());
+        assert!(d[2].old_state.is_none());
+        assert_eq!(
+            d[3].old_state.as_ref().map(|s| s.state.as_str()),
+            Some("on")
+        );
+        assert_eq!(states.state("a.x").as_deref(), Some("off"));
+        assert!(states.get("a.gone").is_none());
     }
 }

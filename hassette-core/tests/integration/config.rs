@@ -119,7 +119,9 @@ fn defaults_apply_to_an_empty_hassette_table() {
     assert_eq!(c.log_level, "INFO");
     assert_eq!(c.cache_flush_interval.as_secs(), 1);
     assert_eq!(c.command_timeout.as_secs(), 10);
-    assert_eq!(c.heartbeat_interval.as_secs(), 30);
+    assert_eq!(c.heartbeat_interval.as_secs(), 5);
+    assert_eq!(c.heartbeat_timeout.as_secs(), 8);
+    assert_eq!(c.default_mailbox_budget, 32 << 20);
     assert_eq!(c.reconnect_max_delay.as_secs(), 60);
     assert!(c.token.is_none());
     assert!(c.apps.is_empty());
