@@ -153,6 +153,61 @@ impl App for Writer {
 #[derive(Debug, Deserialize)]
 struct WriterConfig {}
 
+/// [`Publisher`]'s config: the entity it owns and the state to give it.
+#[derive(Debug, Deserialize)]
+struct PublisherConfig {
+    entity: String,
+    state: f64,
+    /// An entity whose last hour of history and logbook it reads and logs.
+    history_of: String,
+}
+
+/// Owns a temperature sensor in Home Assistant; on each state change of `history_of`, bumps
+/// it by one. Logs what Home Assistant's history, logbook and registries say.
+struct Publisher {
+    config: PublisherConfig,
+    value: f64,
+}
+
+impl App for Publisher {
+    type Config = PublisherConfig;
+    type Message = ();
+
+    async fn initialize(config: PublisherConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        (ctx.entity(&config.entity).state(config.state))
+            .unit("°C")
+            .device_class("temperature")
+            .friendly_name("Hassette probe")
+            .await?;
+        tracing::info!(entity = %config.entity, "publisher: published");
+        let areas = ctx.states().registries().areas.len();
+        tracing::info!(areas, "publisher: registries read");
+        ctx.bus().on(&config.history_of).send(());
+        Ok(Self {
+            value: config.state,
+            config,
+        })
+    }
+
+    async fn handle(&mut self, ctx: &AppContext<Self>, (): ()) -> Result<(), BoxError> {
+        self.value += 1.0;
+        ctx.entity(&self.config.entity).state(self.value).await?;
+        let end = ctx.now().timestamp();
+        let start = end.checked_sub(Duration::from_secs(3600))?;
+        let history = ctx
+            .api()
+            .history(&self.config.history_of, start, end)
+            .await?;
+        let logbook = ctx
+            .api()
+            .logbook(&[&self.config.history_of], start, end)
+            .await?;
+        let states: Vec<&str> = history.iter().map(|h| h.state.as_str()).collect();
+        tracing::info!(value = self.value, history = %states.join(","), logbook = logbook.len(), "publisher: updated");
+        Ok(())
+    }
+}
+
 /// The README's example app, verbatim, so that it keeps compiling.
 mod readme {
     use hassette_core::prelude::*;
@@ -210,6 +265,7 @@ fn main() -> std::process::ExitCode {
         .register::<Sluggish>()
         .register::<Mirror>()
         .register::<Writer>()
+        .register::<Publisher>()
         .register::<readme::NightLight>();
     hassette_cli::main(apps)
 }
