@@ -11,6 +11,16 @@
 //! `homeassistant.turn_on/off/toggle`; its `state_changed` events go out before its result,
 //! as in real Home Assistant.
 //!
+//! Beyond that, as Home Assistant 2024.3.3 answers them (frames captured from the real one in
+//! `tests/data/ws-registries-history-2024.3.3.txt`): `config/area_registry/list`,
+//! `config/device_registry/list`, `config/entity_registry/list`,
+//! `config/label_registry/list`, `config/floor_registry/list`,
+//! `history/history_during_period`, `logbook/get_events`, `render_template` kept live (a new
+//! rendering when an entity it reads changes), `call_service` with `return_response` (for
+//! services given a response with [`FakeHomeAssistant::set_service_response`]; others refuse
+//! it with HA's `unknown_error`), and the REST `POST /api/states/<entity_id>` on the same port
+//! (`201` new, `200` updated, `400` bad id or no state, `401` without the token).
+//!
 //! # Examples
 //!
 //! ```

@@ -51,7 +51,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
     let body = &raw[head_end + 4..head_end + 4 + length];
     let (status, reply) = answer(&shared, &head, body);
-    let text = reply.to_string();
+    // Home Assistant's 401 is plain text; everything else is JSON.
+    let (text, kind) = match reply {
+        Value::String(s) => (s, "text/plain"),
+        other => (other.to_string(), "application/json"),
+    };
     let reason = match status {
         200 => "OK",
         201 => "Created",
@@ -60,7 +64,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
         _ => "Not Found",
     };
     let response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
@@ -81,7 +85,7 @@ fn answer(shared: &Shared, head: &str, body: &[u8]) -> (u16, Value) {
         .map(|t| t.expose().to_owned())
         .unwrap_or_default();
     if token.as_deref() != Some(expected.as_str()) {
-        return (401, json!({"message": "401: Unauthorized"}));
+        return (401, Value::String("401: Unauthorized".into()));
     }
     let mut parts = request.split_whitespace();
     let path = parts.nth(1).unwrap_or("");

@@ -336,3 +336,36 @@ async fn a_bad_owned_entity_id_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fakes_rest_states_answer_as_home_assistant_does() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let client = connect(&fake).await;
+    let attrs = serde_json::Map::new();
+    let bad = client
+        .set_state("Sensor.Bad", "1", &attrs)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Some("http_400"));
+    assert!(
+        bad.to_string().contains("Invalid entity ID specified."),
+        "{bad}"
+    );
+    let made = client
+        .set_state("sensor.x_probe", "1", &attrs)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            made.state.as_str(),
+            fake.state("sensor.x_probe").unwrap().state.as_str()
+        ),
+        ("1", "1")
+    );
+    fake.set_token(hassette_core::config::Secret::new("another"));
+    let denied = client
+        .set_state("sensor.x_probe", "2", &attrs)
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some("http_401"));
+}
