@@ -11,10 +11,9 @@
 //! impl App for NightLight {
 //!     type Config = Config;
 //!     type Message = ();
-//!     async fn initialize(_: Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+//!     async fn initialize(_: Config, _: &AppContext<Self>) -> Result<Self, BoxError> {
 //!         Ok(Self {})
 //!     }
-//!     fn context(&self) -> &AppContext<Self> { &self.ctx }
 //! }
 //!
 //! fn main() -> std::process::ExitCode {

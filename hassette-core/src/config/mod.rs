@@ -17,10 +17,9 @@
 //! impl App for NightLight {
 //!     type Config = LightConfig;
 //!     type Message = ();
-//!     async fn initialize(_: LightConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+//!     async fn initialize(_: LightConfig, _: &AppContext<Self>) -> Result<Self, BoxError> {
 //!         Ok(Self {})
 //!     }
-//!     fn context(&self) -> &AppContext<Self> { &self.ctx }
 //! }
 //!
 //! let dir = tempfile::tempdir().unwrap();

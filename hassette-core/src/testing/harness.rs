@@ -12,7 +12,6 @@
 //! #         ctx.bus().on(&config.sensor).to("on").send(Msg::Motion);
 //! #         Ok(Self { config })
 //! #     }
-//! #     fn context(&self) -> &AppContext<Self> { &self.ctx }
 //! #     async fn handle(&mut self, ctx: &AppContext<Self>, _: Msg) -> Result<(), BoxError> {
 //! #         ctx.api().turn_on(&self.config.light).await?; Ok(())
 //! #     }
