@@ -30,7 +30,6 @@ struct BurstConfig {}
 
 /// Writes the cache on every change, as an app keeping a history would.
 struct BurstApp {
-    ctx: AppContext<Self>,
     key: String,
 }
 
@@ -38,26 +37,24 @@ impl App for BurstApp {
     type Config = BurstConfig;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(_: BurstConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus()
-            .on_state_change("sensor.burst")
-            .send_with(|change| change);
+    async fn initialize(_: BurstConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on("sensor.burst").send_with(|change| change);
         let key = ctx.cache().scoped_key("last");
-        Ok(Self { ctx, key })
+        Ok(Self { key })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        ctx: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
         if let Some(new) = &change.new_state {
             let us = jiff::Timestamp::now()
                 .duration_since(new.last_updated)
                 .as_secs_f64()
                 * 1e6;
             LATENCIES.lock().unwrap().push(us);
-            self.cache().set(&self.key, &new.state)?;
+            ctx.cache().set(&self.key, &new.state)?;
         }
         HANDLED.fetch_add(1, Ordering::Relaxed);
         Ok(())

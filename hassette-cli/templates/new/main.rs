@@ -1,15 +1,13 @@
 //! Home Assistant apps, compiled into one binary with the whole `hassette` command line.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use hassette_core::app::{App, AppContext, AppRegistry, BoxError};
+use hassette_core::prelude::*;
 use serde::Deserialize;
 
 /// Turns a light on when a motion sensor trips, counts the trips in the cache (the count
 /// survives restarts) and logs a report on a timer.
 pub struct MotionCounter {
-    ctx: AppContext<Self>,
     config: MotionCounterConfig,
 }
 
@@ -20,13 +18,13 @@ pub struct MotionCounterConfig {
     pub sensor: String,
     /// The light to turn on.
     pub light: String,
-    /// How often to log the report.
-    #[serde(default = "default_report_every_secs")]
-    pub report_every_secs: u64,
+    /// How often to log the report: `"15s"`, `"1m"`, `"1h 30m"`.
+    #[serde(with = "hassette_core::duration", default = "default_report_every")]
+    pub report_every: Duration,
 }
 
-fn default_report_every_secs() -> u64 {
-    60
+fn default_report_every() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// What the subscriptions and the timer deliver to `handle`.
@@ -40,32 +38,24 @@ impl App for MotionCounter {
     type Config = MotionCounterConfig;
     type Message = Msg;
 
-    async fn initialize(config: Self::Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus()
-            .on_state_change(&config.sensor)
-            .to("on")
-            .send(Msg::Motion);
-        ctx.scheduler()
-            .run_every(Duration::from_secs(config.report_every_secs), Msg::Report)?;
+    async fn initialize(config: Self::Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on(&config.sensor).to("on").send(Msg::Motion);
+        ctx.scheduler().run_every(config.report_every, Msg::Report)?;
         let motions: i64 = ctx.cache().get_or("motions", 0)?;
         tracing::info!(motions, sensor = %config.sensor, "motion counter started");
-        Ok(Self { ctx, config })
+        Ok(Self { config })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, message: Msg) -> Result<(), BoxError> {
+    async fn handle(&mut self, ctx: &AppContext<Self>, message: Msg) -> Result<(), BoxError> {
         match message {
             Msg::Motion => {
-                let motions = self.cache().incr("motions", 1)?;
+                let motions = ctx.cache().incr("motions", 1)?;
                 tracing::info!(motions, light = %self.config.light, "motion: light on");
-                self.api().turn_on(&self.config.light, None).await?;
+                ctx.api().turn_on(&self.config.light).await?;
             }
             Msg::Report => {
-                let motions: i64 = self.cache().get_or("motions", 0)?;
-                let reports = self.cache().incr("reports", 1)?;
+                let motions: i64 = ctx.cache().get_or("motions", 0)?;
+                let reports = ctx.cache().incr("reports", 1)?;
                 tracing::info!(motions, reports, "report");
             }
         }

@@ -1,6 +1,5 @@
 //! Atomic batches: several sets and deletes that all happen or none do.
 
-use jiff::SignedDuration;
 use serde::Serialize;
 
 use super::ops::BatchOp;
@@ -64,12 +63,12 @@ impl<'a> WriteBatch<'a> {
         mut self,
         key: &str,
         value: &T,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: std::time::Duration,
     ) -> Result<Self, CacheError> {
         self.ops.push(BatchOp::Set {
             key: key.to_owned(),
             value: encode(key, value)?,
-            ttl: Some(ttl.try_into().unwrap_or(SignedDuration::MAX)),
+            ttl: Some(super::ttl_of(ttl)),
         });
         Ok(self)
     }

@@ -3,9 +3,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use jiff::SignedDuration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::time::Duration;
 
 use super::shared::{Shared, lock};
 use super::{Cache, CacheError};
@@ -19,19 +19,19 @@ type Keep<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
 ///
 /// ```
 /// use hassette_core::cache::Compute;
-/// use jiff::SignedDuration;
+/// use std::time::Duration;
 ///
 /// // Fresh for 10 minutes; for an hour after that the old value is served at once while a
 /// // new one is fetched in the background; an empty forecast is never kept.
-/// let how = Compute::fresh_for(SignedDuration::from_mins(10))
-///     .stale_while_revalidate(SignedDuration::from_hours(1))
+/// let how = Compute::fresh_for(Duration::from_secs(600))
+///     .stale_while_revalidate(Duration::from_secs(3600))
 ///     .cache_if(|forecast: &Vec<f64>| !forecast.is_empty());
 /// # let _ = how;
 /// ```
 #[derive(Clone)]
 pub struct Compute<T> {
-    ttl: Option<SignedDuration>,
-    stale_for: Option<SignedDuration>,
+    ttl: Option<Duration>,
+    stale_for: Option<Duration>,
     cache_if: Option<Keep<T>>,
 }
 
@@ -64,7 +64,7 @@ impl<T> Compute<T> {
 
     /// Keeps the value fresh for `ttl`.
     #[must_use]
-    pub fn fresh_for(ttl: SignedDuration) -> Self {
+    pub fn fresh_for(ttl: Duration) -> Self {
         Self {
             ttl: Some(ttl),
             ..Self::default()
@@ -74,7 +74,7 @@ impl<T> Compute<T> {
     /// After it stops being fresh, serves the old value for up to `window` more while the
     /// loader runs in the background (on the current tokio runtime) to replace it.
     #[must_use]
-    pub fn stale_while_revalidate(mut self, window: SignedDuration) -> Self {
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
         self.stale_for = Some(window);
         self
     }
@@ -92,9 +92,9 @@ impl<T> Compute<T> {
     }
 
     /// The stored TTL: fresh time plus the stale window.
-    fn stored_ttl(&self) -> Option<SignedDuration> {
+    fn stored_ttl(&self) -> Option<Duration> {
         self.ttl
-            .map(|t| t.saturating_add(self.stale_for.unwrap_or(SignedDuration::ZERO)))
+            .map(|t| t.saturating_add(self.stale_for.unwrap_or(Duration::ZERO)))
     }
 }
 
@@ -111,13 +111,13 @@ impl Cache {
     ///
     /// ```
     /// # use hassette_core::cache::{Cache, CacheError, CacheOptions, Compute};
-    /// # use jiff::SignedDuration;
+    /// # use std::time::Duration;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), CacheError> {
     /// # let tmp = tempfile::tempdir().unwrap();
     /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
-    /// let how = Compute::fresh_for(SignedDuration::from_mins(5))
-    ///     .stale_while_revalidate(SignedDuration::from_hours(1))
+    /// let how = Compute::fresh_for(Duration::from_secs(300))
+    ///     .stale_while_revalidate(Duration::from_secs(3600))
     ///     .cache_if(|t: &f64| *t > -100.0);
     /// let t = cache
     ///     .get_or_compute_with("outside_temp", how, || async { Ok::<_, CacheError>(21.5) })
@@ -222,13 +222,13 @@ impl Cache {
     ///
     /// ```
     /// # use hassette_core::cache::{Cache, CacheError, CacheOptions};
-    /// # use jiff::SignedDuration;
+    /// # use std::time::Duration;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), CacheError> {
     /// # let tmp = tempfile::tempdir().unwrap();
     /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
     /// let forecast: String = cache
-    ///     .get_or_compute("forecast", Some(SignedDuration::from_mins(30)), || async {
+    ///     .get_or_compute("forecast", Some(Duration::from_secs(1800)), || async {
     ///         Ok::<_, CacheError>("sunny".to_owned()) // e.g. an HTTP call
     ///     })
     ///     .await?;
@@ -239,7 +239,7 @@ impl Cache {
     pub async fn get_or_compute<T, F, Fut, E>(
         &self,
         key: &str,
-        ttl: Option<SignedDuration>,
+        ttl: Option<Duration>,
         loader: F,
     ) -> Result<T, E>
     where

@@ -68,6 +68,8 @@ mod store;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use std::time::Duration;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -94,12 +96,12 @@ use shared::{Shared, lock};
 ///
 /// ```
 /// use hassette_core::cache::{Cache, CacheOptions};
-/// use jiff::SignedDuration;
+/// use std::time::Duration;
 ///
 /// # fn main() -> Result<(), hassette_core::cache::CacheError> {
 /// # let tmp = tempfile::tempdir().map_err(|e| hassette_core::cache::CacheError::Io { path: "tmp".into(), source: e })?;
 /// let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
-/// cache.set_with_ttl("weather", &vec![21.5, 22.0], SignedDuration::from_hours(1))?;
+/// cache.set_with_ttl("weather", &vec![21.5, 22.0], Duration::from_secs(3600))?;
 /// assert_eq!(cache.get::<Vec<f64>>("weather")?, Some(vec![21.5, 22.0]));
 /// assert!(cache.delete("weather")?);
 /// assert!(!cache.contains("weather")?);
@@ -142,11 +144,11 @@ pub struct EntryInfo {
     /// When the value was written.
     pub created_at: Timestamp,
     /// How long ago that was.
-    pub age: SignedDuration,
+    pub age: Duration,
     /// When it expires, if it has a TTL.
     pub expires_at: Option<Timestamp>,
     /// How long until it expires, if it has a TTL.
-    pub ttl: Option<SignedDuration>,
+    pub ttl: Option<Duration>,
     /// The encoded (JSON) value's size in bytes.
     pub size: u64,
 }
@@ -157,9 +159,9 @@ impl EntryInfo {
         let expires_at = meta.expires_us.map(timestamp);
         Self {
             created_at,
-            age: now.duration_since(created_at),
+            age: unsigned(now.duration_since(created_at)),
             expires_at,
-            ttl: expires_at.map(|e| e.duration_since(now)),
+            ttl: expires_at.map(|e| unsigned(e.duration_since(now))),
             size: meta.size,
         }
     }
@@ -276,8 +278,8 @@ impl Cache {
         self.set_inner(key, value, None)
     }
 
-    /// Stores `value` under `key` until `ttl` from now (a `jiff::SignedDuration` or a
-    /// `std::time::Duration`). The expiry is absolute, so it survives restarts.
+    /// Stores `value` under `key` until `ttl` from now. The expiry is absolute, so it survives
+    /// restarts.
     ///
     /// # Errors
     ///
@@ -286,9 +288,8 @@ impl Cache {
         &self,
         key: &str,
         value: &T,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: Duration,
     ) -> Result<(), CacheError> {
-        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
         self.set_inner(key, value, Some(ttl))
     }
 
@@ -296,8 +297,9 @@ impl Cache {
         &self,
         key: &str,
         value: &T,
-        ttl: Option<SignedDuration>,
+        ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
+        let ttl = ttl.map(ttl_of);
         let bytes = encode(key, value)?;
         self.shared().set(key, bytes, ttl)
     }
@@ -375,9 +377,9 @@ impl Cache {
         &self,
         key: &str,
         value: &T,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: Duration,
     ) -> Result<bool, CacheError> {
-        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
+        let ttl = ttl_of(ttl);
         self.shared().add(key, encode(key, value)?, Some(ttl))
     }
 
@@ -387,8 +389,8 @@ impl Cache {
     /// # Errors
     ///
     /// [`CacheError::InvalidKey`], [`CacheError::Io`].
-    pub fn touch(&self, key: &str, ttl: impl TryInto<SignedDuration>) -> Result<bool, CacheError> {
-        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
+    pub fn touch(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {
+        let ttl = ttl_of(ttl);
         self.shared().touch(key, Some(ttl))
     }
 
@@ -420,13 +422,8 @@ impl Cache {
     /// if sent <= 3 { /* notify */ }
     /// # Ok::<(), hassette_core::cache::CacheError>(())
     /// ```
-    pub fn incr_with_ttl(
-        &self,
-        key: &str,
-        by: i64,
-        ttl: impl TryInto<SignedDuration>,
-    ) -> Result<i64, CacheError> {
-        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
+    pub fn incr_with_ttl(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, CacheError> {
+        let ttl = ttl_of(ttl);
         self.shared().incr(key, by, Some(ttl))
     }
 
@@ -584,4 +581,15 @@ pub(crate) fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<
         });
     }
     Ok(bytes)
+}
+
+/// A span that cannot be negative (a clock step back reads as zero).
+/// A TTL as the cache keeps it (jiff's signed duration); a TTL past jiff's range is "as long
+/// as can be".
+pub(crate) fn ttl_of(ttl: Duration) -> SignedDuration {
+    SignedDuration::try_from(ttl).unwrap_or(SignedDuration::MAX)
+}
+
+fn unsigned(d: SignedDuration) -> Duration {
+    Duration::try_from(d).unwrap_or(Duration::ZERO)
 }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use jiff::SignedDuration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -243,7 +242,7 @@ impl AppCache {
         &self,
         key: &str,
         value: &T,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: std::time::Duration,
     ) -> Result<(), CacheError> {
         self.cache()?.set_with_ttl(key, value, ttl)
     }
@@ -302,7 +301,7 @@ impl AppCache {
         &self,
         key: &str,
         value: &T,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: std::time::Duration,
     ) -> Result<bool, CacheError> {
         self.cache()?.add_with_ttl(key, value, ttl)
     }
@@ -312,7 +311,7 @@ impl AppCache {
     /// # Errors
     ///
     /// As [`Cache::touch`], or the open error.
-    pub fn touch(&self, key: &str, ttl: impl TryInto<SignedDuration>) -> Result<bool, CacheError> {
+    pub fn touch(&self, key: &str, ttl: std::time::Duration) -> Result<bool, CacheError> {
         self.cache()?.touch(key, ttl)
     }
 
@@ -334,7 +333,7 @@ impl AppCache {
         &self,
         key: &str,
         by: i64,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: std::time::Duration,
     ) -> Result<i64, CacheError> {
         self.cache()?.incr_with_ttl(key, by, ttl)
     }
@@ -440,7 +439,7 @@ impl AppCache {
     pub async fn get_or_compute<T, F, Fut, E>(
         &self,
         key: &str,
-        ttl: Option<SignedDuration>,
+        ttl: Option<std::time::Duration>,
         loader: F,
     ) -> Result<T, E>
     where

@@ -13,14 +13,13 @@
 //!
 //! #[derive(serde::Deserialize)]
 //! struct LightConfig { light: String }
-//! struct NightLight { ctx: AppContext<Self> }
+//! struct NightLight { }
 //! impl App for NightLight {
 //!     type Config = LightConfig;
 //!     type Message = ();
-//!     async fn initialize(_: LightConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-//!         Ok(Self { ctx })
+//!     async fn initialize(_: LightConfig, _: &AppContext<Self>) -> Result<Self, BoxError> {
+//!         Ok(Self {})
 //!     }
-//!     fn context(&self) -> &AppContext<Self> { &self.ctx }
 //! }
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -58,6 +57,7 @@ use std::time::Duration;
 pub use crate::secret::Secret;
 pub(crate) use error::closest;
 pub use error::{ConfigError, Origin};
+pub(crate) use schema::{duration_from_secs, parse_duration};
 pub use source::search_paths;
 pub use validate::parse_base_url;
 

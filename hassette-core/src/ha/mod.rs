@@ -21,21 +21,26 @@
 //! without waiting: the socket is never blocked by a slow consumer.
 
 mod api;
+mod call;
 mod client;
 mod connection;
 mod error;
 mod options;
 mod protocol;
+mod records;
+mod rest;
 mod session;
 mod status;
 mod subscription;
 pub(crate) mod types;
 
 pub use api::Api;
+pub use call::{CallBuilder, IntoTarget, ResponseCall, Target};
 pub use client::{Client, SessionHandle};
 pub use connection::websocket_url;
 pub use error::{BoxError, HaError};
 pub use options::ClientOptions;
+pub use records::{Area, Device, EntityEntry, HistoryState, Label, LogbookEntry};
 pub(crate) use session::{Retry, error_chain};
 pub use status::{ConnectionEvent, ConnectionState};
 pub use subscription::Subscription;

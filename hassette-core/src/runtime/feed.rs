@@ -35,6 +35,8 @@ pub(crate) struct Feed {
     pub(crate) connection: broadcast::Receiver<ConnectionEvent>,
     pub(crate) hooks: Hooks,
     pub(crate) fatal: mpsc::Sender<RuntimeError>,
+    /// The apps' own entities, published again after each reconnect.
+    pub(crate) owned: crate::app::OwnedEntities,
 }
 
 enum Step {
@@ -145,6 +147,20 @@ impl Feed {
             }
         };
         let changed: Arc<[StateChanged]> = self.states.replace_and_diff(fresh).into();
+        // Off the feed's task (they are round trips, one over HTTP): a restarted Home
+        // Assistant has lost the apps' own entities, and its registries may have changed.
+        let (client, states, owned) =
+            (self.client.clone(), self.states.clone(), self.owned.clone());
+        tokio::spawn(async move {
+            states.set_registries(crate::state::load_registries(&client).await);
+            let republished = owned.republish(&client).await;
+            if republished > 0 {
+                tracing::info!(
+                    entities = republished,
+                    "published the apps' own entities again"
+                );
+            }
+        });
         tracing::info!(
             changed = changed.len(),
             "reconnected to Home Assistant; replaying the entities that changed while away"

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) scheduler: Scheduler,
     pub(crate) caches: CacheRegistry,
     pub(crate) activity: Arc<Activity>,
+    pub(crate) owned: crate::app::OwnedEntities,
+    pub(crate) directory: crate::app::Directory,
 }
 
 /// What one queued message costs besides its payload: the envelope and the queue's own

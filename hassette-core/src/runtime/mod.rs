@@ -274,6 +274,8 @@ impl Runtime {
             scheduler,
             caches,
             activity: Arc::new(Activity::default()),
+            owned: crate::app::OwnedEntities::default(),
+            directory: crate::app::Directory::default(),
         };
         let (fatal_tx, fatal) = mpsc::channel(1);
         let hooks: feed::Hooks = Arc::new(Mutex::new(Vec::new()));
@@ -288,6 +290,7 @@ impl Runtime {
                 connection: client.connection_events(),
                 hooks: Arc::clone(&hooks),
                 fatal: fatal_tx,
+                owned: shared.owned.clone(),
             }
             .run(cancel_feed.clone()),
         );
@@ -500,6 +503,7 @@ async fn read_home(
     let state_events = client.subscribe_events(Some("state_changed")).await?;
     let states = States::default();
     states.replace_all(client.get_states().await?);
+    states.set_registries(crate::state::load_registries(client).await);
     Ok((time_zone, state_events, states))
 }
 
@@ -523,6 +527,8 @@ fn sun_source(states: States) -> SunSource {
         Some(SunTimes {
             next_rising: time("next_rising")?,
             next_setting: time("next_setting")?,
+            next_dawn: time("next_dawn"),
+            next_dusk: time("next_dusk"),
         })
     })
 }

@@ -5,16 +5,15 @@
 //! # use hassette_core::app::{App, AppContext, BoxError};
 //! # #[derive(serde::Deserialize)] struct Config { sensor: String, light: String }
 //! # #[derive(Clone)] enum Msg { Motion }
-//! # struct MotionLight { ctx: AppContext<Self>, config: Config }
+//! # struct MotionLight { config: Config }
 //! # impl App for MotionLight {
 //! #     type Config = Config; type Message = Msg;
-//! #     async fn initialize(config: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-//! #         ctx.bus().on_state_change(&config.sensor).to("on").send(Msg::Motion);
-//! #         Ok(Self { ctx, config })
+//! #     async fn initialize(config: Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+//! #         ctx.bus().on(&config.sensor).to("on").send(Msg::Motion);
+//! #         Ok(Self { config })
 //! #     }
-//! #     fn context(&self) -> &AppContext<Self> { &self.ctx }
-//! #     async fn handle(&mut self, _: Msg) -> Result<(), BoxError> {
-//! #         self.api().turn_on(&self.config.light, None).await?; Ok(())
+//! #     async fn handle(&mut self, ctx: &AppContext<Self>, _: Msg) -> Result<(), BoxError> {
+//! #         ctx.api().turn_on(&self.config.light).await?; Ok(())
 //! #     }
 //! # }
 //! use hassette_core::testing::AppHarness;
@@ -40,7 +39,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::{FakeHomeAssistant, ServiceCall};
+use super::{FakeHomeAssistant, FakeOptions, ServiceCall};
 use crate::app::{App, AppRegistry};
 use crate::clock::Clock;
 use crate::config::{Config, LoadOptions};
@@ -50,21 +49,72 @@ use crate::state::States;
 /// The app key the harness runs its app under.
 pub const APP_KEY: &str = "app_under_test";
 
+/// Another app beside the one under test: key, class name, config table, its registration.
+type OtherApp = (String, &'static str, String, fn(&mut AppRegistry));
+
+/// A preparation of the fake before the apps start.
+type Setup = Box<dyn FnOnce(&FakeHomeAssistant) + Send>;
+
 /// Builds an [`AppHarness`].
-#[derive(Debug)]
 pub struct HarnessBuilder<A: App> {
     config: String,
+    /// More instances of `A`, each a config table.
+    instances: Vec<String>,
+    /// Other apps: key, class name, config table, how to register the class.
+    others: Vec<OtherApp>,
     states: Vec<(String, String, Option<Value>)>,
     start: Option<Timestamp>,
     extra_settings: String,
+    setup: Vec<Setup>,
     _app: PhantomData<fn() -> A>,
 }
 
+impl<A: App> std::fmt::Debug for HarnessBuilder<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HarnessBuilder")
+            .field("config", &self.config)
+            .field("instances", &self.instances)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<A: App> HarnessBuilder<A> {
+    /// Prepares the fake Home Assistant before the apps start (registries, service
+    /// responses, ...): `.fake(|ha| ha.add_area("garden", "Garden"))`.
+    #[must_use]
+    pub fn fake(mut self, setup: impl FnOnce(&FakeHomeAssistant) + Send + 'static) -> Self {
+        self.setup.push(Box::new(setup));
+        self
+    }
+
     /// The app instance's `config` table, as TOML (`sensor = "binary_sensor.x"`).
     #[must_use]
     pub fn config(mut self, toml: &str) -> Self {
         toml.clone_into(&mut self.config);
+        self
+    }
+
+    /// One more instance of the app, with its own `config` table (give each an
+    /// `instance_name`); the first is the one [`config`](Self::config) gives.
+    #[must_use]
+    pub fn instance(mut self, toml: &str) -> Self {
+        self.instances.push(toml.to_owned());
+        self
+    }
+
+    /// Another app class running beside it, under app key `key` with this `config` table
+    /// (for apps that talk to each other).
+    #[must_use]
+    pub fn with_app<B: App>(mut self, key: &str, toml: &str) -> Self {
+        fn register<B: App>(r: &mut AppRegistry) {
+            r.register::<B>();
+        }
+        self.others.push((
+            key.to_owned(),
+            B::class_name(),
+            toml.to_owned(),
+            register::<B>,
+        ));
         self
     }
 
@@ -97,58 +147,99 @@ impl<A: App> HarnessBuilder<A> {
     /// The app's config does not validate, the app fails to initialize, or the fake cannot
     /// start; the message says which.
     pub async fn start(self) -> Result<AppHarness<A>, String> {
-        let fake = FakeHomeAssistant::start()
-            .await
-            .map_err(|e| format!("cannot start the fake Home Assistant: {e}"))?;
+        let clock = Clock::manual(self.start.unwrap_or_else(Timestamp::now));
+        let fake = FakeHomeAssistant::start_with(FakeOptions {
+            clock: clock.clone(),
+            ..FakeOptions::default()
+        })
+        .await
+        .map_err(|e| format!("cannot start the fake Home Assistant: {e}"))?;
         for (entity, state, attributes) in &self.states {
             fake.set_state(entity, state, attributes.clone());
         }
+        for setup in self.setup {
+            setup(&fake);
+        }
         let data_dir = tempfile::tempdir().map_err(|e| format!("cannot make a data dir: {e}"))?;
-        let text = format!(
+        let table = |key: &str, array: bool, toml: &str| {
+            let brackets = if array { ("[[", "]]") } else { ("[", "]") };
+            format!(
+                "{}hassette.apps.{key}.config{}\n{toml}\n",
+                brackets.0, brackets.1
+            )
+        };
+        let mut apps = format!(
             // `restart = "never"`: a test sees a failure as it happens, not a retry.
-            "[hassette]\nbase_url = \"{}\"\ndata_dir = {:?}\n{}\n[hassette.apps.{APP_KEY}]\nclass_name = \"{}\"\nrestart = \"never\"\n[hassette.apps.{APP_KEY}.config]\n{}\n",
+            "[hassette.apps.{APP_KEY}]\nclass_name = \"{}\"\nrestart = \"never\"\n",
+            A::class_name()
+        );
+        let several = !self.instances.is_empty();
+        apps.push_str(&table(APP_KEY, several, &self.config));
+        for toml in &self.instances {
+            apps.push_str(&table(APP_KEY, true, toml));
+        }
+        let mut registry = AppRegistry::new();
+        registry.register::<A>();
+        for (key, class, toml, register) in &self.others {
+            apps.push_str(&format!(
+                "[hassette.apps.{key}]\nclass_name = \"{class}\"\nrestart = \"never\"\n"
+            ));
+            apps.push_str(&table(key, false, toml));
+            register(&mut registry);
+        }
+        let text = format!(
+            "[hassette]\nbase_url = \"{}\"\ndata_dir = {:?}\n{}\n{apps}",
             fake.base_url(),
             data_dir.path().display().to_string(),
             self.extra_settings,
-            A::class_name(),
-            self.config
         );
         let file = data_dir.path().join("hassette.toml");
         std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        let mut registry = AppRegistry::new();
-        registry.register::<A>();
         let options = LoadOptions {
             config_file: Some(file),
             env: Some(Vec::new()),
             ..LoadOptions::default()
         };
         let config = crate::config::load(&options, &registry).map_err(|e| e.to_string())?;
-        let clock = Clock::manual(self.start.unwrap_or_else(Timestamp::now));
-        let mut run = RunOptions::from_config(&config);
-        run.clock = clock.clone();
-        let client = runtime::client_options(&config, fake.base_url(), fake.token());
-        let runtime = Runtime::start(&config, &registry, client, run)
-            .await
-            .map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
-        if let Some(failed) = runtime
-            .summary()
-            .instances
-            .iter()
-            .find(|i| i.result.is_err())
-        {
-            return Err(format!("the app did not start: {:?}", failed.result));
-        }
+        let runtime = start_runtime(&config, &registry, &fake, &clock).await?;
         let harness = AppHarness {
             fake,
             runtime: Some(runtime),
             clock,
             config,
+            registry,
             _data_dir: data_dir,
             _app: PhantomData,
         };
         harness.settle().await;
         Ok(harness)
     }
+}
+
+async fn start_runtime(
+    config: &Config,
+    registry: &AppRegistry,
+    fake: &FakeHomeAssistant,
+    clock: &Clock,
+) -> Result<Runtime, String> {
+    let mut run = RunOptions::from_config(config);
+    run.clock = clock.clone();
+    let client = runtime::client_options(config, fake.base_url(), fake.token());
+    let runtime = Runtime::start(config, registry, client, run)
+        .await
+        .map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
+    if let Some(failed) = runtime
+        .summary()
+        .instances
+        .iter()
+        .find(|i| i.result.is_err())
+    {
+        let why = failed.result.as_ref().err().cloned().unwrap_or_default();
+        let failed = format!("{}/{}: {why}", failed.app, failed.instance);
+        runtime.shutdown().await;
+        return Err(format!("the app did not start: {failed}"));
+    }
+    Ok(runtime)
 }
 
 /// One app, running against a fake Home Assistant, with a manual clock.
@@ -161,6 +252,7 @@ pub struct AppHarness<A: App> {
     runtime: Option<Runtime>,
     clock: Clock,
     config: Config,
+    registry: AppRegistry,
     _data_dir: tempfile::TempDir,
     _app: PhantomData<fn() -> A>,
 }
@@ -171,6 +263,9 @@ impl<A: App> AppHarness<A> {
     pub fn builder() -> HarnessBuilder<A> {
         HarnessBuilder {
             config: String::new(),
+            instances: Vec::new(),
+            others: Vec::new(),
+            setup: Vec::new(),
             states: Vec::new(),
             start: None,
             extra_settings: String::new(),
@@ -198,7 +293,8 @@ impl<A: App> AppHarness<A> {
         self.fake.set_state(entity_id, state, attributes);
         // Like Home Assistant, the fake sends no event when nothing changed.
         let new = self.fake.state(entity_id);
-        if old.map(|s| s.last_updated) != new.map(|s| s.last_updated) {
+        let seen = |s: Option<crate::ha::State>| s.map(|s| (s.state, s.attributes));
+        if seen(old) != seen(new) {
             self.wait_for_dispatch(before).await;
         }
         self.settle().await;
@@ -309,6 +405,24 @@ impl<A: App> AppHarness<A> {
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Stops every app (their shutdown hooks run, the caches are flushed and closed) and
+    /// starts them again: same fake Home Assistant, same clock, same data dir, so a test can
+    /// show what survives a restart (the cache, an "on for 5 minutes" wait counted from
+    /// `last_changed`).
+    ///
+    /// # Errors
+    ///
+    /// An app fails to start again.
+    pub async fn restart(&mut self) -> Result<(), String> {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown().await;
+        }
+        let runtime = start_runtime(&self.config, &self.registry, &self.fake, &self.clock).await?;
+        self.runtime = Some(runtime);
+        self.settle().await;
+        Ok(())
     }
 
     /// Stops the app (its shutdown hook runs) and the runtime.

@@ -59,7 +59,6 @@ struct FollowConfig {
 }
 
 struct Follow {
-    ctx: AppContext<Self>,
     tag: String,
     write_cache: bool,
     slow: Duration,
@@ -69,8 +68,8 @@ impl App for Follow {
     type Config = FollowConfig;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(c: FollowConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        let mut sub = ctx.bus().on_state_change(&c.entity);
+    async fn initialize(c: FollowConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        let mut sub = ctx.bus().on(&c.entity);
         if let Some(to) = &c.to {
             sub = sub.to(to.clone());
         }
@@ -79,25 +78,24 @@ impl App for Follow {
         }
         sub.send_with(|change| change);
         Ok(Self {
-            ctx,
             tag: c.tag,
             write_cache: c.write_cache,
             slow: Duration::from_millis(c.slow_ms),
         })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        ctx: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
         let state = change
             .new_state
             .as_ref()
             .map_or("gone", |s| s.state.as_str());
         if self.write_cache {
-            let key = self.cache().scoped_key("last");
-            self.cache().set(&key, state)?;
+            let key = ctx.cache().scoped_key("last");
+            ctx.cache().set(&key, state)?;
         }
         if !self.slow.is_zero() {
             tokio::time::sleep(self.slow).await;
@@ -106,7 +104,11 @@ impl App for Follow {
         Ok(())
     }
 
-    async fn on_reconnect(&mut self, changed: Arc<[StateChanged]>) -> Result<(), BoxError> {
+    async fn on_reconnect(
+        &mut self,
+        _: &AppContext<Self>,
+        changed: Arc<[StateChanged]>,
+    ) -> Result<(), BoxError> {
         let ids: Vec<&str> = changed.iter().map(|c| c.entity_id.as_str()).collect();
         record(&format!("{}:reconnect", self.tag), ids.join(","));
         Ok(())

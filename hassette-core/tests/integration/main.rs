@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
+mod app_api;
 mod cache;
 mod config;
 mod feed;

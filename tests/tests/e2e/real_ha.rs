@@ -227,7 +227,7 @@ fn motion_app(off_after_secs: u64) -> String {
     format!(
         "[hassette.apps.hallway_light]\nclass_name = \"MotionLight\"\n\
          [hassette.apps.hallway_light.config]\nsensor = \"input_boolean.test_motion\"\n\
-         light = \"input_boolean.test_light\"\noff_after_secs = {off_after_secs}\n"
+         light = \"input_boolean.test_light\"\noff_after = \"{off_after_secs}s\"\n"
     )
 }
 
@@ -247,7 +247,7 @@ fn real_ha_an_app_switches_a_real_entity_on_a_real_state_change() {
     ha.wait_state("input_boolean.test_light", "on");
     h.wait_for("motion: light on");
     ha.call("input_boolean.turn_off", "input_boolean.test_motion");
-    // off_after_secs = 1: the duration filter turns it off after a quiet second.
+    // off_after = "1s": the duration filter turns it off after a quiet second.
     ha.wait_state("input_boolean.test_light", "off");
     h.wait_for("no motion: light off");
 
@@ -637,5 +637,89 @@ fn real_ha_measure_reconnect_after_outages_and_silence_detection() {
         proxy.restore();
         h.wait_for_within("reconnected to Home Assistant", Duration::from_secs(120));
     }
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+}
+
+/// The attributes and `last_changed` of an entity, from `GET /api/states/<entity>`.
+fn state_json(ha: &RealHa, entity: &str) -> Option<Value> {
+    let (status, body) = ha.http("GET", &format!("/api/states/{entity}"), None);
+    (status == 200).then(|| serde_json::from_str(&body).unwrap())
+}
+
+#[test]
+fn real_ha_an_apps_own_entity_comes_back_after_home_assistant_restarts() {
+    let Some(mut ha) =
+        RealHa::start("real_ha_an_apps_own_entity_comes_back_after_home_assistant_restarts")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.publisher]\nclass_name = \"Publisher\"\n\
+                config = { entity = \"sensor.hassette_probe\", state = 21.5, history_of = \"input_boolean.test_switch\" }\n";
+    let config = ha.hassette_config(dir.path(), "", apps);
+    let mut h = Hassette::start_bin(&test_apps_bin(), dir.path(), &config, &ha.token, &[]);
+    h.wait_for("1 app instance(s) started, 0 failed");
+    // The registries were read over the websocket: the demo's three areas.
+    assert!(
+        h.seen
+            .iter()
+            .any(|l| l.contains("publisher: registries read areas=3")),
+        "{}",
+        h.seen.join("\n")
+    );
+    let first = state_json(&ha, "sensor.hassette_probe").expect("the app created its entity");
+    assert_eq!(first["state"], "21.5");
+    assert_eq!(first["attributes"]["unit_of_measurement"], "°C");
+    assert_eq!(first["attributes"]["device_class"], "temperature");
+    assert_eq!(first["attributes"]["friendly_name"], "Hassette probe");
+    // An update gives only the state; unit and class stay. Each change of the switch makes
+    // the app read its history and logbook: the recorder writes in the background, so the
+    // changes show up there after a while (the first commits of a new database take some
+    // seconds). A hang guard, not a timing check: up to 60 toggles, half a second apart.
+    let mut value = 21.5;
+    let mut recorded = false;
+    for i in 0..60 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let service = if i % 2 == 0 {
+            "input_boolean.turn_on"
+        } else {
+            "input_boolean.turn_off"
+        };
+        ha.call(service, "input_boolean.test_switch");
+        value += 1.0;
+        let line = h.wait_for(&format!("publisher: updated value={value}"));
+        if line.contains("history=off,on") && !line.contains("logbook=0") {
+            recorded = true;
+            break;
+        }
+    }
+    assert!(
+        recorded,
+        "history and logbook never showed the switch's changes:\n{}",
+        h.seen.join("\n")
+    );
+    let updated = state_json(&ha, "sensor.hassette_probe").unwrap();
+    assert_eq!(updated["state"], format!("{value}"));
+    assert_eq!(updated["attributes"]["unit_of_measurement"], "°C");
+
+    // Home Assistant restarts: it keeps no state set over its API ...
+    ha.stop();
+    h.wait_for("lost the connection to Home Assistant");
+    ha.start_again();
+    // ... and hassette publishes the entity again from the app's cache.
+    h.wait_for_within(
+        "published the apps' own entities again entities=1",
+        Duration::from_secs(60),
+    );
+    let back = state_json(&ha, "sensor.hassette_probe").expect("the entity is back");
+    assert_eq!(back["state"], format!("{value}"));
+    assert_eq!(back["attributes"]["unit_of_measurement"], "°C");
+    assert_eq!(back["attributes"]["device_class"], "temperature");
+    assert!(
+        back["last_changed"].as_str() > updated["last_changed"].as_str(),
+        "re-created after the restart: {back} vs {updated}"
+    );
     assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
 }

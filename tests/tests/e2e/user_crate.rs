@@ -167,8 +167,8 @@ fn hassette_dev_rebuilds_restarts_keeps_the_cache_and_survives_a_failed_build() 
     let marker = dev.seen.len();
     edit(
         &dir.join("hassette.toml"),
-        "report_every_secs = 15",
-        "report_every_secs = 1",
+        "report_every = \"15s\"",
+        "report_every = \"1s\"",
     );
     dev.wait_for("hassette.toml changed: restarting without a build");
     dev.wait_for("new version started");

@@ -11,6 +11,16 @@
 //! `homeassistant.turn_on/off/toggle`; its `state_changed` events go out before its result,
 //! as in real Home Assistant.
 //!
+//! Beyond that, as Home Assistant 2024.3.3 answers them (frames captured from the real one in
+//! `tests/data/ws-registries-history-2024.3.3.txt`): `config/area_registry/list`,
+//! `config/device_registry/list`, `config/entity_registry/list`,
+//! `config/label_registry/list`, `config/floor_registry/list`,
+//! `history/history_during_period`, `logbook/get_events`, `render_template` kept live (a new
+//! rendering when an entity it reads changes), `call_service` with `return_response` (for
+//! services given a response with [`FakeHomeAssistant::set_service_response`]; others refuse
+//! it with HA's `unknown_error`), and the REST `POST /api/states/<entity_id>` on the same port
+//! (`201` new, `200` updated, `400` bad id or no state, `401` without the token).
+//!
 //! # Examples
 //!
 //! ```
@@ -31,6 +41,8 @@
 //! ```
 
 mod demo;
+mod records;
+mod rest;
 mod server;
 mod world;
 
@@ -47,6 +59,7 @@ use url::Url;
 
 pub use world::ServiceCall;
 
+use crate::clock::Clock;
 use crate::config::Secret;
 use crate::ha::{ClientOptions, State};
 use world::{BusEvent, World};
@@ -73,6 +86,9 @@ pub struct FakeOptions {
     pub websocket_path: String,
     /// The loopback port to listen on; 0 (the default) picks a free one.
     pub port: u16,
+    /// The clock state changes are stamped with (`last_changed`, `last_updated`); default
+    /// the system's. The app harness shares its manual clock.
+    pub clock: Clock,
 }
 
 impl Default for FakeOptions {
@@ -85,6 +101,7 @@ impl Default for FakeOptions {
             coalesce: true,
             websocket_path: "/api/websocket".into(),
             port: 0,
+            clock: Clock::system(),
         }
     }
 }
@@ -180,6 +197,7 @@ impl FakeHomeAssistant {
         let listener = server::bind(opts.port)?;
         let port = listener.local_addr()?.port();
         let mut world = World::new(&opts.ha_version, &opts.time_zone, opts.states);
+        world.clock = opts.clock;
         if !world.reports_last_reported() {
             for s in world.states.values_mut() {
                 s.last_reported = None;
@@ -339,6 +357,57 @@ impl FakeHomeAssistant {
             .collect();
         drop(world);
         let _ = self.shared.bus.send(Bus::Burst(Arc::new(events)));
+    }
+
+    /// Adds an area to the area registry (`config/area_registry/list`), or renames it. The
+    /// demo house has `living_room`, `kitchen` and `bedroom`, as real Home Assistant's demo.
+    pub fn add_area(&self, area_id: &str, name: &str) {
+        self.shared.world().records.add_area(area_id, name);
+    }
+
+    /// Adds a device to the device registry, in an area or none.
+    pub fn add_device(&self, device_id: &str, name: &str, area_id: Option<&str>) {
+        self.shared
+            .world()
+            .records
+            .add_device(device_id, name, area_id);
+    }
+
+    /// Adds a label to the label registry.
+    pub fn add_label(&self, label_id: &str, name: &str) {
+        self.shared.world().records.add_label(label_id, name);
+    }
+
+    /// Sets an entity registry entry's area, device and labels (`None` leaves one as is).
+    pub fn set_entity_registry(
+        &self,
+        entity_id: &str,
+        area_id: Option<&str>,
+        device_id: Option<&str>,
+        labels: Option<&[&str]>,
+    ) {
+        let mut world = self.shared.world();
+        let entry = world.records.ensure_entity(entity_id);
+        if let Some(area) = area_id {
+            entry["area_id"] = area.into();
+        }
+        if let Some(device) = device_id {
+            entry["device_id"] = device.into();
+        }
+        if let Some(labels) = labels {
+            entry["labels"] = labels.iter().map(|l| Value::from(*l)).collect();
+        }
+    }
+
+    /// Makes `service` (`"weather.get_forecasts"`) a service that answers with `response`
+    /// when called with `return_response` (other services refuse `return_response`, as in
+    /// Home Assistant).
+    pub fn set_service_response(&self, service: &str, response: Value) {
+        self.shared
+            .world()
+            .records
+            .responses
+            .insert(service.to_owned(), response);
     }
 
     /// Removes an entity, sending `state_changed` with `new_state: null`.

@@ -44,18 +44,18 @@ fn add_sets_only_if_absent_or_expired() {
     assert_eq!(cache.get::<i32>("lock").unwrap(), Some(1));
     assert!(
         cache
-            .add_with_ttl("lease", &"a", SignedDuration::from_mins(1))
+            .add_with_ttl("lease", &"a", Duration::from_secs(60))
             .unwrap()
     );
     assert!(
         !cache
-            .add_with_ttl("lease", &"b", SignedDuration::from_mins(1))
+            .add_with_ttl("lease", &"b", Duration::from_secs(60))
             .unwrap()
     );
     clock.advance(SignedDuration::from_mins(2));
     assert!(
         cache
-            .add_with_ttl("lease", &"c", SignedDuration::from_mins(1))
+            .add_with_ttl("lease", &"c", Duration::from_secs(60))
             .unwrap()
     );
     assert_eq!(cache.get::<String>("lease").unwrap().as_deref(), Some("c"));
@@ -65,21 +65,13 @@ fn add_sets_only_if_absent_or_expired() {
 fn touch_sets_a_new_ttl_and_persist_removes_it() {
     let (clock, cache, tmp) = manual();
     cache
-        .set_with_ttl("session", &"s", SignedDuration::from_mins(1))
+        .set_with_ttl("session", &"s", Duration::from_secs(60))
         .unwrap();
     clock.advance(SignedDuration::from_secs(50));
-    assert!(
-        cache
-            .touch("session", SignedDuration::from_mins(10))
-            .unwrap()
-    );
+    assert!(cache.touch("session", Duration::from_secs(600)).unwrap());
     let info = cache.info("session").unwrap().unwrap();
-    assert_eq!(info.ttl, Some(SignedDuration::from_mins(10)));
-    assert_eq!(
-        info.age,
-        SignedDuration::from_secs(50),
-        "the age is unchanged"
-    );
+    assert_eq!(info.ttl, Some(Duration::from_secs(600)));
+    assert_eq!(info.age, Duration::from_secs(50), "the age is unchanged");
     clock.advance(SignedDuration::from_mins(5));
     assert_eq!(
         cache.get::<String>("session").unwrap().as_deref(),
@@ -87,11 +79,7 @@ fn touch_sets_a_new_ttl_and_persist_removes_it() {
     );
     assert!(cache.persist("session").unwrap());
     assert_eq!(cache.info("session").unwrap().unwrap().ttl, None);
-    assert!(
-        !cache
-            .touch("nothing", SignedDuration::from_mins(1))
-            .unwrap()
-    );
+    assert!(!cache.touch("nothing", Duration::from_secs(60)).unwrap());
     cache.close().unwrap();
     clock.advance(SignedDuration::from_hours(24));
     let cache = Cache::open(CacheOptions::new(tmp.path(), "TestApp").clock(clock)).unwrap();
@@ -104,13 +92,13 @@ fn touch_sets_a_new_ttl_and_persist_removes_it() {
 #[test]
 fn incr_with_ttl_is_a_rate_limit_window() {
     let (clock, cache, _tmp) = manual();
-    let hour = SignedDuration::from_hours(1);
+    let hour = Duration::from_secs(3600);
     assert_eq!(cache.incr_with_ttl("sent", 1, hour).unwrap(), 1);
     clock.advance(SignedDuration::from_mins(30));
     assert_eq!(cache.incr_with_ttl("sent", 1, hour).unwrap(), 2);
     assert_eq!(
         cache.info("sent").unwrap().unwrap().ttl,
-        Some(SignedDuration::from_mins(30)),
+        Some(Duration::from_secs(1800)),
         "incrementing keeps the window's end"
     );
     clock.advance(SignedDuration::from_mins(30));
@@ -130,7 +118,7 @@ fn a_batch_applies_all_or_nothing_and_survives_a_reopen() {
         .batch()
         .set("a", &1)
         .unwrap()
-        .set_with_ttl("b", &2, SignedDuration::from_hours(1))
+        .set_with_ttl("b", &2, Duration::from_secs(3600))
         .unwrap()
         .delete("old")
         .unwrap()
@@ -164,10 +152,10 @@ fn entries_list_size_age_and_expiry_without_values() {
     cache.set("sensor:b", &"xx").unwrap();
     clock.advance(SignedDuration::from_mins(1));
     cache
-        .set_with_ttl("sensor:a", &1234, SignedDuration::from_mins(5))
+        .set_with_ttl("sensor:a", &1234, Duration::from_secs(300))
         .unwrap();
     cache
-        .set_with_ttl("sensor:gone", &1, SignedDuration::from_secs(1))
+        .set_with_ttl("sensor:gone", &1, Duration::from_secs(1))
         .unwrap();
     cache.set("other", &1).unwrap();
     clock.advance(SignedDuration::from_secs(2));
@@ -175,11 +163,11 @@ fn entries_list_size_age_and_expiry_without_values() {
     let keys: Vec<_> = entries.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["sensor:a", "sensor:b"]);
     let (_, a) = &entries[0];
-    assert_eq!((a.size, a.age), (4, SignedDuration::from_secs(2)));
-    assert_eq!(a.ttl, Some(SignedDuration::from_secs(298)));
+    assert_eq!((a.size, a.age), (4, Duration::from_secs(2)));
+    assert_eq!(a.ttl, Some(Duration::from_secs(298)));
     let (_, b) = &entries[1];
     assert_eq!((b.size, b.ttl), (4, None));
-    assert_eq!(b.age, SignedDuration::from_secs(62));
+    assert_eq!(b.age, Duration::from_secs(62));
 }
 
 #[test]
@@ -211,8 +199,8 @@ async fn stale_values_are_served_while_one_refresh_runs_in_the_background() {
     let (clock, cache, _tmp) = manual();
     let calls = Arc::new(AtomicUsize::new(0));
     let how = || {
-        Compute::fresh_for(SignedDuration::from_mins(5))
-            .stale_while_revalidate(SignedDuration::from_hours(1))
+        Compute::fresh_for(Duration::from_secs(300))
+            .stale_while_revalidate(Duration::from_secs(3600))
     };
     let loader = |calls: Arc<AtomicUsize>| {
         move || async move {

@@ -10,7 +10,6 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hassette_core::cache::{Cache, CacheOptions};
-use jiff::SignedDuration;
 
 /// The child side: `ops <mode>` on the cache in `dir`. Stops when `<dir>.stop` exists:
 /// closes the cache and prints `closed`.
@@ -56,7 +55,7 @@ pub(crate) fn run_ops(dir: &Path, mode: &str) {
         let key = format!("k{n}");
         say(format!("try set {n}"));
         let result = if mixed && n % 2 == 0 {
-            cache.set_with_ttl(&key, &(n, &value), SignedDuration::from_hours(1))
+            cache.set_with_ttl(&key, &(n, &value), Duration::from_secs(3600))
         } else {
             cache.set(&key, &(n, &value))
         };
