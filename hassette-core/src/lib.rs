@@ -11,6 +11,7 @@
 //! - [`logging`]: console and persistent logs, and the queries behind `hassette log`.
 //! - [`scheduler`]: timers: run_in, run_at, run_every, daily, cron, sunrise and sunset.
 //! - [`state`]: the read-only view of every entity's state.
+//! - [`domain`]: typed entities (`Entity<Light>`), typed states and typed service calls.
 //! - [`clock`]: a settable clock for tests.
 //! - `testing` (feature `testing`): a faithful fake Home Assistant and an app test harness.
 
@@ -19,6 +20,7 @@ pub mod bus;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod ha;
 pub mod logging;
 pub mod runtime;

@@ -140,6 +140,16 @@ impl<A: App> AppContext<A> {
         self.inner.shared.scheduler.now()
     }
 
+    /// A typed handle on one entity, bound to this app's connection and states view:
+    /// `ctx.entity(ha::light::KITCHEN).turn_on().brightness_pct(60).await?`.
+    #[must_use]
+    pub fn entity<D: crate::domain::Domain>(
+        &self,
+        id: crate::domain::EntityId<D>,
+    ) -> crate::domain::Entity<D> {
+        crate::domain::Entity::new(id, self.api().clone(), self.states().clone())
+    }
+
     /// Subscriptions to state changes and events, delivered as this app's messages.
     #[must_use]
     pub fn bus(&self) -> AppBus<'_, A> {

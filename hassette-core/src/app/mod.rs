@@ -141,6 +141,14 @@ pub trait App: Send + Sync + Sized + 'static {
         self.context().states()
     }
 
+    /// A typed handle on one entity (see [`crate::domain`]).
+    fn entity<D: crate::domain::Domain>(
+        &self,
+        id: crate::domain::EntityId<D>,
+    ) -> crate::domain::Entity<D> {
+        self.context().entity(id)
+    }
+
     /// Subscriptions, delivered as this app's messages.
     fn bus(&self) -> AppBus<'_, Self> {
         self.context().bus()

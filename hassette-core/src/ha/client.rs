@@ -477,9 +477,11 @@ impl Client {
         let key = self.inner.next_sub_key.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(capacity);
         let dropped = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(AtomicU64::new(0));
         let sink: Box<dyn Sink> = Box::new(TypedSink {
             tx,
             dropped: dropped.clone(),
+            queued: queued.clone(),
         });
         let (reply_tx, reply_rx) = oneshot::channel();
         self.inner
@@ -496,6 +498,7 @@ impl Client {
             key,
             requests: self.inner.requests.clone(),
             dropped,
+            queued,
             _kind: PhantomData,
         };
         // From here on, dropping `sub` (on an error or a timeout) cancels the subscription.
@@ -519,6 +522,7 @@ pub struct Subscription<T> {
     key: u64,
     requests: mpsc::UnboundedSender<Request>,
     dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
     _kind: PhantomData<fn() -> T>,
 }
 
@@ -543,6 +547,13 @@ impl<T> Subscription<T> {
     #[must_use]
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A counter of the items queued so far (the session adds to it as it queues them):
+    /// a reader that counts what it has handled is caught up when the two are equal.
+    #[must_use]
+    pub fn queued_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.queued)
     }
 
     /// Ends the subscription now (same as dropping it).

@@ -68,6 +68,9 @@ pub(crate) enum Delivery {
 pub(crate) struct TypedSink<T> {
     pub(crate) tx: mpsc::Sender<T>,
     pub(crate) dropped: Arc<AtomicU64>,
+    /// Items queued so far; a reader compares it with what it has handled to know it is
+    /// caught up.
+    pub(crate) queued: Arc<AtomicU64>,
 }
 
 impl<T: DeserializeOwned + Send> Sink for TypedSink<T> {
@@ -80,7 +83,10 @@ impl<T: DeserializeOwned + Send> Sink for TypedSink<T> {
             Err(e) => return Delivery::Undecodable(e),
         };
         match self.tx.try_send(item) {
-            Ok(()) => Delivery::Sent,
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Release);
+                Delivery::Sent
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 Delivery::Full

@@ -298,6 +298,12 @@ impl Runtime {
         &self.shared.states
     }
 
+    /// The Home Assistant API the apps use.
+    #[must_use]
+    pub fn api(&self) -> &crate::ha::Api {
+        &self.shared.api
+    }
+
     /// The event bus.
     #[must_use]
     pub fn bus(&self) -> &Bus {
@@ -397,8 +403,10 @@ async fn forward_states(
     bus: Bus,
 ) {
     let mut dropped = events.dropped();
+    states.follow(events.queued_counter());
     while let Some(event) = events.recv().await {
         deliver(&states, &bus, event);
+        states.mark_applied();
         if events.dropped() != dropped && events.is_empty() {
             let lost = events.dropped() - dropped;
             dropped = events.dropped();

@@ -292,6 +292,12 @@ impl<A: App> AppHarness<A> {
         self.runtime().states()
     }
 
+    /// The Home Assistant API the app uses, for calls from the test itself.
+    #[must_use]
+    pub fn api(&self) -> &crate::ha::Api {
+        self.runtime().api()
+    }
+
     /// The fake Home Assistant, for anything else (dropping connections, ...).
     #[must_use]
     pub fn fake(&self) -> &FakeHomeAssistant {

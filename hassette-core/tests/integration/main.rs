@@ -4,6 +4,7 @@
 
 mod cache;
 mod config;
+mod domain;
 mod generated;
 mod ha;
 mod logging;
