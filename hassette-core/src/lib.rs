@@ -19,6 +19,7 @@ pub mod app;
 pub mod bus;
 pub mod cache;
 pub mod clock;
+pub mod codegen;
 pub mod config;
 pub mod domain;
 pub mod ha;
@@ -28,3 +29,7 @@ pub mod scheduler;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// Re-exported for generated code (`hassette codegen`) and apps: the JSON and time types in
+/// hassette's API.
+pub use {jiff, serde_json};

@@ -132,6 +132,17 @@ impl<R: CallOutput> ServiceCall<R> {
         self.data(key, duration.as_secs_f64())
     }
 
+    /// A field holding entity ids: a list when `multiple`, else the first id as a string.
+    pub fn entity_field(self, key: &str, entities: impl IntoEntities, multiple: bool) -> Self {
+        let mut ids = entities.into_entities();
+        if multiple || ids.len() != 1 {
+            self.data(key, ids)
+        } else {
+            let id = ids.pop().unwrap_or_default();
+            self.data(key, id)
+        }
+    }
+
     /// Adds entities to the target (an id, an [`EntityId`](super::EntityId), an
     /// [`Entity`](super::Entity), or a list).
     pub fn entity(self, entities: impl IntoEntities) -> Self {

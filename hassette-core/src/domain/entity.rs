@@ -169,6 +169,21 @@ impl<D> IntoEntities for &[EntityId<D>] {
     }
 }
 
+impl<D, const N: usize> IntoEntities for [EntityId<D>; N] {
+    fn into_entities(self) -> Vec<String> {
+        self.iter().map(|e| e.id.to_string()).collect()
+    }
+}
+
+/// Entities of domain `D`, as a service's target: generated services whose target is one
+/// domain take `impl Targets<Light>`, so a switch there is a compile error.
+pub trait Targets<D>: IntoEntities {}
+impl<D> Targets<D> for EntityId<D> {}
+impl<D> Targets<D> for &EntityId<D> {}
+impl<D> Targets<D> for &[EntityId<D>] {}
+impl<D, const N: usize> Targets<D> for [EntityId<D>; N] {}
+impl<D> Targets<D> for &Entity<D> {}
+
 /// One entity, bound to the connection: its live typed state, its attributes, and its
 /// services. Cheap to clone; keep it in the app struct.
 ///

@@ -33,12 +33,13 @@ mod sensor;
 mod switchable;
 mod value;
 
+pub use crate::app::IntoEntities;
 pub use call::{CallOutput, Response, ServiceCall};
 pub use climate::{
     Climate, Cover, CoverState, HvacAction, HvacMode, Lock, LockState, MediaPlayer,
     MediaPlayerState,
 };
-pub use entity::{Domain, Entity, EntityId, EntityIdError};
+pub use entity::{Domain, Entity, EntityId, EntityIdError, Targets};
 pub use presence::{
     DeviceTracker, Forecast, ForecastType, Forecasts, Person, Presence, Sun, SunState, Weather,
     WeatherCondition,
