@@ -1,13 +1,12 @@
 //! Counts how often an entity turned on, in the cache: the count survives restarts.
 
-use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::prelude::*;
 use serde::Deserialize;
 
 /// A persistent counter. Run it as several instances: each keeps its count under its own
 /// instance-scoped cache key (`<instance>:count`), in the one cache all instances share.
 #[derive(Debug)]
 pub struct Counter {
-    ctx: AppContext<Self>,
     key: String,
 }
 
@@ -18,31 +17,20 @@ pub struct CounterConfig {
     pub entity: String,
 }
 
-/// The entity turned on.
-#[derive(Clone, Debug)]
-pub struct TurnedOn;
-
 impl App for Counter {
     type Config = CounterConfig;
-    type Message = TurnedOn;
+    type Message = ();
 
-    async fn initialize(config: CounterConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+    async fn initialize(config: CounterConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
         let key = ctx.cache().scoped_key("count");
         let count: i64 = ctx.cache().get_or(&key, 0)?;
         tracing::info!(entity = %config.entity, count, "counter restored");
-        ctx.bus()
-            .on_state_change(&config.entity)
-            .to("on")
-            .send(TurnedOn);
-        Ok(Self { ctx, key })
+        ctx.bus().on(&config.entity).to("on").send(());
+        Ok(Self { key })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, _: TurnedOn) -> Result<(), BoxError> {
-        let count = self.cache().incr(&self.key, 1)?;
+    async fn handle(&mut self, ctx: &AppContext<Self>, (): ()) -> Result<(), BoxError> {
+        let count = ctx.cache().incr(&self.key, 1)?;
         tracing::info!(count, "counted");
         Ok(())
     }

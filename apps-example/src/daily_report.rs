@@ -1,12 +1,11 @@
 //! Logs a report of chosen entities at a fixed local time every day.
 
-use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::prelude::*;
 use serde::Deserialize;
 
 /// A daily report at a local time of day (DST-safe).
 #[derive(Debug)]
 pub struct DailyReport {
-    ctx: AppContext<Self>,
     config: DailyReportConfig,
 }
 
@@ -23,56 +22,34 @@ pub struct DailyReportConfig {
     pub service: Option<String>,
 }
 
-/// It is time for the report.
-#[derive(Clone, Debug)]
-pub struct ReportTime;
-
 impl App for DailyReport {
     type Config = DailyReportConfig;
-    type Message = ReportTime;
+    type Message = ();
 
     async fn initialize(
         config: DailyReportConfig,
-        ctx: AppContext<Self>,
+        ctx: &AppContext<Self>,
     ) -> Result<Self, BoxError> {
-        ctx.scheduler().run_daily(config.at, ReportTime)?;
+        ctx.scheduler().run_daily(config.at, ())?;
         tracing::info!(at = %config.at, "daily report scheduled");
-        Ok(Self { ctx, config })
+        Ok(Self { config })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, _: ReportTime) -> Result<(), BoxError> {
-        let lines: Vec<String> = self
-            .config
-            .entities
-            .iter()
+    async fn handle(&mut self, ctx: &AppContext<Self>, (): ()) -> Result<(), BoxError> {
+        let lines: Vec<String> = (self.config.entities.iter())
             .map(|e| {
                 format!(
                     "{e}={}",
-                    self.states()
-                        .state(e)
-                        .unwrap_or_else(|| "unknown".to_owned())
+                    ctx.states().state(e).as_deref().unwrap_or("unknown")
                 )
             })
             .collect();
-        let report = format!("{}: {}", self.now().date(), lines.join(", "));
+        let report = format!("{}: {}", ctx.now().date(), lines.join(", "));
         tracing::info!(report = %report, "daily report");
-        if let Some((domain, service)) = self
-            .config
-            .service
-            .as_deref()
-            .and_then(|s| s.split_once('.'))
-        {
-            self.api()
-                .call_service(
-                    domain,
-                    service,
-                    Some(serde_json::json!({ "message": report })),
-                    None,
-                )
+        if let Some(service) = &self.config.service {
+            ctx.api()
+                .call(service)
+                .data(json!({ "message": report }))
                 .await?;
         }
         Ok(())

@@ -1,16 +1,11 @@
 //! Logs every door change. Never touches its cache, so no cache directory appears for it.
 
-use hassette_core::app::{App, AppContext, BoxError};
-use std::sync::Arc;
-
-use hassette_core::ha::StateChanged;
+use hassette_core::prelude::*;
 use serde::Deserialize;
 
 /// Logs door changes; keeps no state.
 #[derive(Debug)]
-pub struct DoorWatcher {
-    ctx: AppContext<Self>,
-}
+pub struct DoorWatcher;
 
 /// [`DoorWatcher`]'s settings.
 #[derive(Debug, Deserialize)]
@@ -25,24 +20,22 @@ impl App for DoorWatcher {
 
     async fn initialize(
         config: DoorWatcherConfig,
-        ctx: AppContext<Self>,
+        ctx: &AppContext<Self>,
     ) -> Result<Self, BoxError> {
-        ctx.bus()
-            .on_state_change(config.doors)
-            .send_with(|change| change);
-        Ok(Self { ctx })
+        ctx.bus().on(config.doors).send_with(|change| change);
+        Ok(Self)
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
-        let state = change
+    async fn handle(
+        &mut self,
+        _: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
+        let verb = match change
             .new_state
             .as_ref()
-            .map_or("gone", |s| s.state.as_str());
-        let verb = match state {
+            .map_or("gone", |s| s.state.as_str())
+        {
             "on" | "open" => "opened",
             "off" | "closed" => "closed",
             other => other,

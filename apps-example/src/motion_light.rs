@@ -1,16 +1,12 @@
 //! Turns a light on when a motion sensor trips, and off again once the sensor has been quiet
 //! for a while.
 
-use std::time::Duration;
-
-use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::prelude::*;
 use serde::Deserialize;
-use serde_json::json;
 
-/// A motion-activated light: motion → light on; no motion for `off_after_secs` → light off.
+/// A motion-activated light: motion → light on; no motion for `off_after` → light off.
 #[derive(Debug)]
 pub struct MotionLight {
-    ctx: AppContext<Self>,
     config: MotionLightConfig,
 }
 
@@ -21,16 +17,16 @@ pub struct MotionLightConfig {
     pub sensor: String,
     /// The light to switch, e.g. `light.living_room`.
     pub light: String,
-    /// Seconds without motion before the light goes off.
-    #[serde(default = "default_off_after")]
-    pub off_after_secs: u64,
+    /// How long without motion before the light goes off (`"2m"`).
+    #[serde(default = "two_minutes", with = "hassette_core::duration")]
+    pub off_after: Duration,
     /// Brightness (0-255) to turn the light on at.
     #[serde(default)]
     pub brightness: Option<u8>,
 }
 
-fn default_off_after() -> u64 {
-    120
+fn two_minutes() -> Duration {
+    Duration::from_secs(120)
 }
 
 /// What [`MotionLight`] reacts to.
@@ -38,7 +34,7 @@ fn default_off_after() -> u64 {
 pub enum MotionMsg {
     /// The sensor saw motion.
     Motion,
-    /// The sensor has been clear for `off_after_secs`.
+    /// The sensor has been clear for `off_after`.
     Quiet,
 }
 
@@ -48,35 +44,34 @@ impl App for MotionLight {
 
     async fn initialize(
         config: MotionLightConfig,
-        ctx: AppContext<Self>,
+        ctx: &AppContext<Self>,
     ) -> Result<Self, BoxError> {
-        let bus = ctx.bus();
-        bus.on_state_change(&config.sensor)
+        ctx.bus()
+            .on(&config.sensor)
             .to("on")
             .send(MotionMsg::Motion);
-        // "off for N seconds": a new motion in between cancels the wait.
-        bus.on_state_change(&config.sensor)
+        // "off for N minutes", counted from the sensor's last change: it holds across a restart.
+        (ctx.bus()
+            .on(&config.sensor)
             .to("off")
-            .duration(Duration::from_secs(config.off_after_secs))
-            .send(MotionMsg::Quiet);
+            .duration(config.off_after)
+            .immediate())
+        .send(MotionMsg::Quiet);
         tracing::info!(sensor = %config.sensor, light = %config.light, "watching for motion");
-        Ok(Self { ctx, config })
+        Ok(Self { config })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, message: MotionMsg) -> Result<(), BoxError> {
+    async fn handle(&mut self, ctx: &AppContext<Self>, message: MotionMsg) -> Result<(), BoxError> {
+        let light = &self.config.light;
         match message {
             MotionMsg::Motion => {
-                let data = self.config.brightness.map(|b| json!({ "brightness": b }));
-                self.api().turn_on(&self.config.light, data).await?;
-                tracing::info!(light = %self.config.light, "motion: light on");
+                let brightness = self.config.brightness.map(|b| json!({ "brightness": b }));
+                ctx.api().turn_on(light).data(brightness).await?;
+                tracing::info!(light = %light, "motion: light on");
             }
             MotionMsg::Quiet => {
-                self.api().turn_off(&self.config.light).await?;
-                tracing::info!(light = %self.config.light, "no motion: light off");
+                ctx.api().turn_off(light).await?;
+                tracing::info!(light = %light, "no motion: light off");
             }
         }
         Ok(())

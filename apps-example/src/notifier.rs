@@ -1,16 +1,12 @@
 //! Sends a notification when an entity turns on, at most once per cooldown: the cooldown is a
 //! cache entry with a TTL (the seed's rate-limiting pattern), so it holds across restarts.
 
-use std::time::Duration;
-
-use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::prelude::*;
 use serde::Deserialize;
-use serde_json::json;
 
 /// A rate-limited notifier.
 #[derive(Debug)]
 pub struct Notifier {
-    ctx: AppContext<Self>,
     config: NotifierConfig,
 }
 
@@ -22,64 +18,42 @@ pub struct NotifierConfig {
     /// The notify service, e.g. `notify.mobile_app_phone`.
     #[serde(default = "default_service")]
     pub service: String,
-    /// Minimum seconds between two notifications.
-    #[serde(default = "default_cooldown")]
-    pub cooldown_secs: u64,
+    /// The least time between two notifications (`"5m"`).
+    #[serde(default = "five_minutes", with = "hassette_core::duration")]
+    pub cooldown: Duration,
 }
 
 fn default_service() -> String {
     "notify.notify".to_owned()
 }
 
-fn default_cooldown() -> u64 {
-    300
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
 }
-
-/// The entity turned on.
-#[derive(Clone, Debug)]
-pub struct Triggered;
 
 impl App for Notifier {
     type Config = NotifierConfig;
-    type Message = Triggered;
+    type Message = ();
 
-    async fn initialize(config: NotifierConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus()
-            .on_state_change(&config.entity)
-            .to("on")
-            .send(Triggered);
-        Ok(Self { ctx, config })
+    async fn initialize(config: NotifierConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on(&config.entity).to("on").send(());
+        Ok(Self { config })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, _: Triggered) -> Result<(), BoxError> {
-        let key = self.cache().scoped_key("last_notified");
-        if self.cache().contains(&key)? {
-            tracing::info!(entity = %self.config.entity, "cooling down: no notification");
+    async fn handle(&mut self, ctx: &AppContext<Self>, (): ()) -> Result<(), BoxError> {
+        let (cache, entity) = (ctx.cache(), &self.config.entity);
+        let key = cache.scoped_key("last_notified");
+        if cache.contains(&key)? {
+            tracing::info!(entity = %entity, "cooling down: no notification");
             return Ok(());
         }
-        let (domain, service) = self
-            .config
-            .service
-            .split_once('.')
-            .unwrap_or(("notify", "notify"));
-        let message = format!(
-            "{} turned on at {}",
-            self.config.entity,
-            self.now().strftime("%H:%M:%S")
-        );
-        self.api()
-            .call_service(domain, service, Some(json!({ "message": message })), None)
+        let message = format!("{entity} turned on at {}", ctx.now().strftime("%H:%M:%S"));
+        ctx.api()
+            .call(&self.config.service)
+            .data(json!({ "message": message }))
             .await?;
-        self.cache().set_with_ttl(
-            &key,
-            &self.now().timestamp(),
-            Duration::from_secs(self.config.cooldown_secs),
-        )?;
-        tracing::info!(entity = %self.config.entity, "notified");
+        cache.set_with_ttl(&key, &ctx.now().timestamp(), self.config.cooldown)?;
+        tracing::info!(entity = %entity, "notified");
         Ok(())
     }
 }

@@ -1,13 +1,12 @@
 //! Keeps a summary of a sensor that is expensive to compute (a template rendered by Home
 //! Assistant), cached with get-or-compute and a TTL.
 
-use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::prelude::*;
 use serde::Deserialize;
 
 /// Summarises a sensor, recomputing at most once per TTL.
 #[derive(Debug)]
 pub struct WeatherSummary {
-    ctx: AppContext<Self>,
     config: WeatherSummaryConfig,
 }
 
@@ -16,47 +15,32 @@ pub struct WeatherSummary {
 pub struct WeatherSummaryConfig {
     /// The temperature sensor to summarise.
     pub sensor: String,
-    /// Seconds a computed summary stays fresh.
-    #[serde(default = "default_ttl")]
-    pub ttl_secs: u64,
+    /// How long a computed summary stays fresh (`"10m"`).
+    #[serde(default = "ten_minutes", with = "hassette_core::duration")]
+    pub ttl: Duration,
 }
 
-fn default_ttl() -> u64 {
-    600
+fn ten_minutes() -> Duration {
+    Duration::from_secs(600)
 }
-
-/// The sensor changed.
-#[derive(Clone, Debug)]
-pub struct SensorChanged;
 
 impl App for WeatherSummary {
     type Config = WeatherSummaryConfig;
-    type Message = SensorChanged;
+    type Message = ();
 
     async fn initialize(
         config: WeatherSummaryConfig,
-        ctx: AppContext<Self>,
+        ctx: &AppContext<Self>,
     ) -> Result<Self, BoxError> {
-        ctx.bus()
-            .on_state_change(&config.sensor)
-            .send(SensorChanged);
-        Ok(Self { ctx, config })
+        ctx.bus().on(&config.sensor).send(());
+        Ok(Self { config })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, _: SensorChanged) -> Result<(), BoxError> {
-        let api = self.api().clone();
+    async fn handle(&mut self, ctx: &AppContext<Self>, (): ()) -> Result<(), BoxError> {
         let template = format!("{{{{ states('{}') }}}}", self.config.sensor);
-        let ttl = jiff::SignedDuration::from_secs(
-            i64::try_from(self.config.ttl_secs).unwrap_or(i64::MAX),
-        );
-        let summary: String = self
-            .cache()
-            .get_or_compute("summary", Some(ttl), || async move {
-                let now = api.render_template(&template, None).await?;
+        let summary: String = (ctx.cache())
+            .get_or_compute("summary", Some(self.config.ttl), || async {
+                let now = ctx.api().render_template(&template, None).await?;
                 Ok::<_, BoxError>(format!("outside: {now} °C"))
             })
             .await?;

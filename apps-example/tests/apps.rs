@@ -20,7 +20,7 @@ async fn motion_light_turns_on_then_off_after_a_quiet_period() {
         .config(
             r#"sensor = "binary_sensor.hallway_motion"
                    light = "light.kitchen"
-                   off_after_secs = 120
+                   off_after = "2m"
                    brightness = 200"#,
         )
         .state("binary_sensor.hallway_motion", "off", None)
@@ -72,7 +72,7 @@ async fn notifier_is_rate_limited_by_a_cache_ttl() {
         .config(
             r#"entity = "binary_sensor.front_door"
                    service = "notify.notify"
-                   cooldown_secs = 60"#,
+                   cooldown = "1m""#,
         )
         .state("binary_sensor.front_door", "off", None)
         .start()
@@ -96,7 +96,7 @@ async fn weather_summary_is_computed_once_per_ttl() {
     let h = AppHarness::<WeatherSummary>::builder()
         .config(
             r#"sensor = "sensor.outside_temperature"
-                   ttl_secs = 300"#,
+                   ttl = "5m""#,
         )
         .start()
         .await

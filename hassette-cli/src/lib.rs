@@ -7,12 +7,12 @@
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Config { light: String }
-//! struct NightLight { ctx: AppContext<Self> }
+//! struct NightLight { }
 //! impl App for NightLight {
 //!     type Config = Config;
 //!     type Message = ();
-//!     async fn initialize(_: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-//!         Ok(Self { ctx })
+//!     async fn initialize(_: Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+//!         Ok(Self {})
 //!     }
 //!     fn context(&self) -> &AppContext<Self> { &self.ctx }
 //! }

@@ -67,7 +67,6 @@ struct BenchConfig {
 
 /// Subscribes to one entity (a glob for the dispatch run) and counts what it handles.
 struct BenchApp {
-    ctx: AppContext<Self>,
     latency: bool,
 }
 
@@ -75,21 +74,16 @@ impl App for BenchApp {
     type Config = BenchConfig;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(c: BenchConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus()
-            .on_state_change(c.entities)
-            .send_with(|change| change);
-        Ok(Self {
-            ctx,
-            latency: c.latency,
-        })
+    async fn initialize(c: BenchConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on(c.entities).send_with(|change| change);
+        Ok(Self { latency: c.latency })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        _: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
         if self.latency {
             let now = Instant::now();
             let seq = change

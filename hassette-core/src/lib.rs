@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`prelude`]: what an app file needs, in one `use hassette_core::prelude::*;`.
+//! - [`duration`]: `"2m"`-style durations in app configs.
 //! - [`config`]: `hassette.toml`, layered with the environment and command-line flags.
 //! - [`app`]: the [`app::App`] trait and the registry of app classes.
 //! - [`bus`]: subscriptions to state changes and events, delivered into app mailboxes.
@@ -22,8 +24,10 @@ pub mod clock;
 pub mod codegen;
 pub mod config;
 pub mod domain;
+pub mod duration;
 pub mod ha;
 pub mod logging;
+pub mod prelude;
 pub mod runtime;
 pub mod scheduler;
 pub mod state;

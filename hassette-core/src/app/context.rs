@@ -43,8 +43,8 @@ pub(crate) struct Shared {
 /// Everything an app instance reaches: its identity, the Home Assistant [`Api`], the
 /// [`States`] view, the bus, the scheduler, the clock and the cache.
 ///
-/// Cheap to clone. Keep it in your app struct and return it from [`App::context`]; the
-/// accessors on `self` (`self.api()`, `self.bus()`, ...) come from there.
+/// The framework owns it and hands it to every hook of [`App`] (`ctx: &AppContext<Self>`);
+/// apps need not keep it. Cheap to clone, for a task an app spawns.
 pub struct AppContext<A: App> {
     inner: Arc<Inner<A>>,
 }
@@ -75,6 +75,15 @@ struct Inner<A: App> {
     shared: Shared,
     mailbox: mpsc::Sender<Envelope<A::Message>>,
     jobs: Mutex<Vec<JobHandle>>,
+}
+
+impl<A: App> crate::domain::Connected for AppContext<A> {
+    fn api(&self) -> &Api {
+        &self.inner.shared.api
+    }
+    fn states(&self) -> &States {
+        &self.inner.shared.states
+    }
 }
 
 impl<A: App> AppContext<A> {
@@ -140,16 +149,6 @@ impl<A: App> AppContext<A> {
         self.inner.shared.scheduler.now()
     }
 
-    /// A typed handle on one entity, bound to this app's connection and states view:
-    /// `ctx.entity(ha::light::KITCHEN).turn_on().brightness_pct(60).await?`.
-    #[must_use]
-    pub fn entity<D: crate::domain::Domain>(
-        &self,
-        id: crate::domain::EntityId<D>,
-    ) -> crate::domain::Entity<D> {
-        crate::domain::Entity::new(id, self.api().clone(), self.states().clone())
-    }
-
     /// Subscriptions to state changes and events, delivered as this app's messages.
     #[must_use]
     pub fn bus(&self) -> AppBus<'_, A> {
@@ -178,6 +177,7 @@ impl<A: App> AppContext<A> {
         let activity = Arc::clone(&self.inner.shared.activity);
         crate::bus::Target {
             bus: self.inner.shared.bus.clone(),
+            states: self.inner.shared.states.clone(),
             owner: self.inner.owner,
             owner_name: format!("{}/{}", self.inner.key, self.inner.instance),
             sink: Arc::new(move |m| deliver(&mailbox, &activity, m)),
@@ -238,7 +238,11 @@ pub(crate) fn deliver_envelope<M>(
     }
 }
 
-/// Entity ids for a subscription: one (`"light.porch"`), a glob (`"light.*"`), or a list.
+/// Entity ids for a subscription or a service call's target: one (`"light.porch"`), a glob
+/// (`"light.*"`, subscriptions only), or a list.
+///
+/// Implement it for your own entity handles to pass them to [`AppBus::on`] and
+/// [`crate::ha::CallBuilder::target`].
 pub trait IntoEntities {
     /// The ids or globs.
     fn into_entities(self) -> Vec<String>;
@@ -293,15 +297,13 @@ pub struct AppBus<'a, A: App> {
 }
 
 impl<A: App> AppBus<'_, A> {
-    /// State changes of one entity, a list, or a glob (`"light.*"`).
+    /// State changes of one entity, a list, a glob (`"light.*"`), or anything else that
+    /// implements [`IntoEntities`] (the entities of an area: `ctx.states().in_area("kitchen")`).
     ///
     /// ```ignore
-    /// self.bus().on_state_change("binary_sensor.porch_motion").to("on").send(Msg::Motion);
+    /// ctx.bus().on("binary_sensor.porch_motion").to("on").send(Msg::Motion);
     /// ```
-    pub fn on_state_change(
-        &self,
-        entities: impl IntoEntities,
-    ) -> StateSubscriptionBuilder<A::Message> {
+    pub fn on(&self, entities: impl IntoEntities) -> StateSubscriptionBuilder<A::Message> {
         StateSubscriptionBuilder::new(self.ctx.sink(), entities.into_entities())
     }
 

@@ -73,14 +73,13 @@ pub struct ConfigProblem {
 /// #[derive(serde::Deserialize)]
 /// struct Config { greeting: String }
 ///
-/// struct Hello { ctx: AppContext<Self> }
+/// struct Hello { }
 /// impl App for Hello {
 ///     type Config = Config;
 ///     type Message = ();
-///     async fn initialize(_: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-///         Ok(Self { ctx })
+///     async fn initialize(_: Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+///         Ok(Self {})
 ///     }
-///     fn context(&self) -> &AppContext<Self> { &self.ctx }
 /// }
 ///
 /// let mut registry = AppRegistry::new();

@@ -1,4 +1,4 @@
-//! The builders apps subscribe with: `self.bus().on_state_change("light.*").to("on").send(Msg::LightOn)`.
+//! The builders apps subscribe with: `ctx.bus().on("light.*").to("on").send(Msg::LightOn)`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,8 @@ pub(crate) type Sink<M> = Arc<dyn Fn(M) -> Delivery + Send + Sync>;
 /// Who subscribes, and where to.
 pub(crate) struct Target<M> {
     pub(crate) bus: Bus,
+    /// For `immediate` and `duration`: the states at subscription time.
+    pub(crate) states: crate::state::States,
     pub(crate) owner: OwnerId,
     pub(crate) owner_name: String,
     pub(crate) sink: Sink<M>,
@@ -24,8 +26,11 @@ pub(crate) struct Target<M> {
 
 impl<M> Target<M> {
     fn subscribe(self, matcher: Matcher, timing: Timing, deliver: Deliver) -> SubscriptionHandle {
-        self.bus
-            .add(self.owner, self.owner_name, matcher, timing, deliver)
+        let handle = self
+            .bus
+            .add(self.owner, self.owner_name, matcher, timing, deliver);
+        self.bus.prime(handle.id, &self.states);
+        handle
     }
 }
 
@@ -80,23 +85,75 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
             target,
             filter: StateFilter {
                 entities: Entities::new(entities),
-                from: None,
-                to: None,
-                changed: Changed::State,
+                ..StateFilter::default()
             },
             timing: Timing::default(),
         }
     }
 
     /// Only changes to this state (`"on"`).
-    pub fn to(mut self, state: impl Into<String>) -> Self {
-        self.filter.to = Some(state.into());
+    pub fn to(self, state: impl Into<String>) -> Self {
+        self.to_any([state.into()])
+    }
+
+    /// Only changes to any of these states (`["on", "open"]`).
+    pub fn to_any<S: Into<String>>(mut self, states: impl IntoIterator<Item = S>) -> Self {
+        self.filter.to.extend(states.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only changes to a state other than these (`.not_to("unavailable")`).
+    pub fn not_to(mut self, state: impl Into<String>) -> Self {
+        self.filter.not_to.push(state.into());
         self
     }
 
     /// Only changes from this state.
-    pub fn from(mut self, state: impl Into<String>) -> Self {
-        self.filter.from = Some(state.into());
+    pub fn from(self, state: impl Into<String>) -> Self {
+        self.from_any([state.into()])
+    }
+
+    /// Only changes from any of these states.
+    pub fn from_any<S: Into<String>>(mut self, states: impl IntoIterator<Item = S>) -> Self {
+        self.filter.from.extend(states.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only changes from a state other than this one (`.not_from("unavailable")`: not a
+    /// device coming back).
+    pub fn not_from(mut self, state: impl Into<String>) -> Self {
+        self.filter.not_from.push(state.into());
+        self
+    }
+
+    /// Skip changes to or from `unavailable` and `unknown` (a device dropping off the network
+    /// and coming back is not motion).
+    pub fn ignore_unavailable(mut self) -> Self {
+        self.filter.ignore_unavailable = true;
+        self
+    }
+
+    /// Only when the new state's attribute `name` equals `value`
+    /// (`.attribute_eq("hvac_action", "heating")`). Unless [`any_change`](Self::any_change)
+    /// or [`attribute`](Self::attribute) says otherwise, it fires when that attribute takes
+    /// the value.
+    pub fn attribute_eq(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        let name = name.into();
+        if self.filter.changed == Changed::State && self.filter.to.is_empty() {
+            self.filter.changed = Changed::Attribute(name.clone());
+        }
+        self.filter.attributes.push((name, value.into()));
+        self
+    }
+
+    /// Only changes this test passes: `.when(|c| c.new_state.as_ref().is_some_and(|s| ..))`.
+    /// With [`duration`](Self::duration), a change that fails it cancels the wait.
+    pub fn when(mut self, test: impl Fn(&StateChanged) -> bool + Send + Sync + 'static) -> Self {
+        let test: Arc<dyn Fn(&StateChanged) -> bool + Send + Sync> = match self.filter.predicate {
+            Some(previous) => Arc::new(move |c| previous(c) && test(c)),
+            None => Arc::new(test),
+        };
+        self.filter.predicate = Some(test);
         self
     }
 
@@ -113,9 +170,22 @@ impl<M: Send + 'static> StateSubscriptionBuilder<M> {
     }
 
     /// Fire only once the entity has stayed matching this long ("on for 5 minutes"); a change
-    /// away from the `to` state in between cancels it.
+    /// that stops it matching cancels the wait.
+    ///
+    /// The time counts from the entity's `last_changed`, so a wait that began before hassette
+    /// started (or restarted) ends on time: "on for 5 minutes" fires 5 minutes after the
+    /// sensor turned on, even if hassette restarted after 3.
     pub fn duration(mut self, duration: Duration) -> Self {
         self.timing.duration = Some(duration);
+        self
+    }
+
+    /// Also fire at subscription time for every entity whose state already satisfies the
+    /// filter (with [`duration`](Self::duration): once it has held that long since its
+    /// `last_changed`, at once if it already has). The change delivered then has no
+    /// `old_state`; `from` tests do not apply to it.
+    pub fn immediate(mut self) -> Self {
+        self.timing.immediate = true;
         self
     }
 

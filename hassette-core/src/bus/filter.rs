@@ -1,6 +1,8 @@
 //! What a subscription matches: entities (exact or glob), from/to, what counts as a change, and
 //! event data.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::ha::{Event, StateChanged};
@@ -14,6 +16,12 @@ pub(crate) enum Entities {
     Glob(Vec<String>),
 }
 
+impl Default for Entities {
+    fn default() -> Self {
+        Entities::Exact(Vec::new())
+    }
+}
+
 impl Entities {
     /// Exact ids, or globs when any pattern has a `*` or `?`.
     pub(crate) fn new(patterns: Vec<String>) -> Self {
@@ -21,6 +29,18 @@ impl Entities {
             Entities::Glob(patterns)
         } else {
             Entities::Exact(patterns)
+        }
+    }
+
+    /// The exact ids, or every id of `known` that a glob matches.
+    pub(crate) fn resolve(&self, known: &[String]) -> Vec<String> {
+        match self {
+            Entities::Exact(ids) => ids.clone(),
+            Entities::Glob(_) => known
+                .iter()
+                .filter(|id| self.matches(id))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -70,13 +90,46 @@ pub enum Changed {
     Attribute(String),
 }
 
+/// A user's own test of a state change (`.when(|c| ...)`).
+pub(crate) type Predicate = Arc<dyn Fn(&StateChanged) -> bool + Send + Sync>;
+
+/// States that mean "no reading" rather than a state of the device.
+const UNAVAILABLE: [&str; 2] = ["unavailable", "unknown"];
+
 /// The test a `state_changed` event must pass (besides timing: duration, debounce, throttle).
-#[derive(Clone, Debug)]
+#[derive(Clone, Default)]
 pub(crate) struct StateFilter {
     pub(crate) entities: Entities,
-    pub(crate) from: Option<String>,
-    pub(crate) to: Option<String>,
+    /// The old state is one of these (empty: any).
+    pub(crate) from: Vec<String>,
+    /// The new state is one of these (empty: any).
+    pub(crate) to: Vec<String>,
+    /// The old state is none of these.
+    pub(crate) not_from: Vec<String>,
+    /// The new state is none of these.
+    pub(crate) not_to: Vec<String>,
+    /// Neither state is `unavailable` or `unknown`.
+    pub(crate) ignore_unavailable: bool,
+    /// The new state's attributes have these values.
+    pub(crate) attributes: Vec<(String, Value)>,
+    pub(crate) predicate: Option<Predicate>,
     pub(crate) changed: Changed,
+}
+
+impl std::fmt::Debug for StateFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateFilter")
+            .field("entities", &self.entities)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("not_from", &self.not_from)
+            .field("not_to", &self.not_to)
+            .field("ignore_unavailable", &self.ignore_unavailable)
+            .field("attributes", &self.attributes)
+            .field("when", &self.predicate.is_some())
+            .field("changed", &self.changed)
+            .finish()
+    }
 }
 
 impl StateFilter {
@@ -94,24 +147,31 @@ impl StateFilter {
                 old.and_then(|s| s.attributes.get(name)) != new.and_then(|s| s.attributes.get(name))
             }
         };
+        let old_state = old.map(|s| s.state.as_str());
         changed
-            && self
-                .from
-                .as_ref()
-                .is_none_or(|f| old.is_some_and(|s| &s.state == f))
-            && self
-                .to
-                .as_ref()
-                .is_none_or(|t| new.is_some_and(|s| &s.state == t))
+            && (self.from.is_empty() || old_state.is_some_and(|o| self.from.iter().any(|f| f == o)))
+            && !old_state.is_some_and(|o| self.not_from.iter().any(|f| f == o))
+            && !(self.ignore_unavailable && old_state.is_some_and(|o| UNAVAILABLE.contains(&o)))
+            && self.holds(change)
     }
 
-    /// Whether the entity's new state still satisfies `to` (for "on for 5 minutes": a change
-    /// that keeps it `on` does not cancel the wait).
-    pub(crate) fn still_holds(&self, change: &StateChanged) -> bool {
-        match &self.to {
-            None => true,
-            Some(t) => change.new_state.as_ref().is_some_and(|s| &s.state == t),
-        }
+    /// Whether the entity's new state satisfies the tests on it (`to`, `not_to`, unavailable,
+    /// attribute values, the predicate): for "on for 5 minutes", a change that keeps it `on`
+    /// does not cancel the wait, and at startup, whether the condition already holds.
+    pub(crate) fn holds(&self, change: &StateChanged) -> bool {
+        let Some(new) = change.new_state.as_ref() else {
+            return self.to.is_empty() && self.attributes.is_empty() && self.predicate_ok(change);
+        };
+        let state = new.state.as_str();
+        (self.to.is_empty() || self.to.iter().any(|t| t == state))
+            && !self.not_to.iter().any(|t| t == state)
+            && !(self.ignore_unavailable && UNAVAILABLE.contains(&state))
+            && (self.attributes.iter()).all(|(name, want)| new.attributes.get(name) == Some(want))
+            && self.predicate_ok(change)
+    }
+
+    fn predicate_ok(&self, change: &StateChanged) -> bool {
+        self.predicate.as_ref().is_none_or(|p| p(change))
     }
 }
 

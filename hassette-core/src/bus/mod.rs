@@ -57,6 +57,9 @@ pub(crate) struct Timing {
     pub(crate) throttle: Option<Duration>,
     /// Deliver once, then cancel.
     pub(crate) once: bool,
+    /// At subscription time, deliver for every entity whose current state already satisfies
+    /// the filter (after the rest of `duration`, counted from its `last_changed`).
+    pub(crate) immediate: bool,
 }
 
 pub(crate) enum Matcher {
@@ -81,7 +84,7 @@ struct Subscription {
 /// handle does not cancel: subscriptions live until cancelled or until their app stops.
 #[derive(Clone, Debug)]
 pub struct SubscriptionHandle {
-    id: u64,
+    pub(crate) id: u64,
     bus: Bus,
 }
 
@@ -287,7 +290,7 @@ impl Bus {
         if !filter.entities.matches(&change.entity_id) {
             return;
         }
-        if sub.timing.duration.is_some() && !filter.still_holds(change) {
+        if sub.timing.duration.is_some() && !filter.holds(change) {
             // "on for 5 minutes" is off: the wait is over.
             if let Some(job) = sub
                 .pending
@@ -304,13 +307,21 @@ impl Bus {
         }
     }
 
-    /// Delivers now, or after the subscription's duration or debounce.
+    /// Delivers now, or after the subscription's duration or debounce. A duration counts from
+    /// when the entity took its state (`last_changed`), not from when hassette heard of it.
     fn fire(&self, sub: &Arc<Subscription>, key: &str, payload: Payload) {
-        let delay = sub.timing.duration.or(sub.timing.debounce);
+        let delay = match (&payload, sub.timing.duration) {
+            (Payload::State(change), Some(duration)) => Some(self.remaining(sub, change, duration)),
+            (_, duration) => duration.or(sub.timing.debounce),
+        };
         let Some(delay) = delay else {
             self.deliver(sub, payload);
             return;
         };
+        if sub.timing.duration.is_some() && delay.is_zero() {
+            self.deliver(sub, payload);
+            return;
+        }
         let mut pending = sub.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if sub.timing.duration.is_some() && pending.get(key).is_some_and(JobHandle::is_active) {
             // Already waiting since the first match; a repeat does not restart the wait.
@@ -337,6 +348,58 @@ impl Bus {
             Err(e) => {
                 tracing::warn!(subscription = sub.id, error = %e, "cannot start the timer of a timed subscription")
             }
+        }
+    }
+
+    /// What is left of `duration` since the entity took its state (or, for attribute
+    /// subscriptions, since its last update).
+    fn remaining(&self, sub: &Subscription, change: &StateChanged, duration: Duration) -> Duration {
+        let Some(new) = change.new_state.as_ref() else {
+            return duration;
+        };
+        let since = match &sub.matcher {
+            Matcher::State(f) if f.changed == Changed::State => new.last_changed,
+            _ => new.last_updated,
+        };
+        let elapsed = Duration::try_from(self.inner.clock.now().duration_since(since))
+            .unwrap_or(Duration::ZERO);
+        duration.saturating_sub(elapsed)
+    }
+
+    /// At subscription time: the entities whose current state already satisfies the filter of
+    /// subscription `id` (an `immediate` one, or a `duration` one whose wait began before
+    /// hassette started) get their delivery, or their timer for the rest of the duration.
+    pub(crate) fn prime(&self, id: u64, states: &crate::state::States) {
+        let Some(sub) = self.read().get(&id).cloned() else {
+            return;
+        };
+        let Matcher::State(filter) = &sub.matcher else {
+            return;
+        };
+        if !sub.timing.immediate && sub.timing.duration.is_none() {
+            return;
+        }
+        for entity_id in filter.entities.resolve(&states.entity_ids()) {
+            let Some(state) = states.get(&entity_id) else {
+                continue;
+            };
+            let change = Arc::new(StateChanged {
+                entity_id,
+                old_state: None,
+                new_state: Some((*state).clone()),
+            });
+            if !filter.holds(&change) {
+                continue;
+            }
+            if let Some(duration) = sub.timing.duration
+                && !sub.timing.immediate
+                && self.remaining(&sub, &change, duration).is_zero()
+            {
+                // The wait ended before this subscription existed; only `immediate` fires it.
+                continue;
+            }
+            let key = change.entity_id.clone();
+            self.fire(&sub, &key, Payload::State(change));
         }
     }
 

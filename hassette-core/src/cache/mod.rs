@@ -65,6 +65,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use std::time::Duration;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -87,12 +89,12 @@ use shared::{Shared, lock};
 ///
 /// ```
 /// use hassette_core::cache::{Cache, CacheOptions};
-/// use jiff::SignedDuration;
+/// use std::time::Duration;
 ///
 /// # fn main() -> Result<(), hassette_core::cache::CacheError> {
 /// # let tmp = tempfile::tempdir().map_err(|e| hassette_core::cache::CacheError::Io { path: "tmp".into(), source: e })?;
 /// let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
-/// cache.set_with_ttl("weather", &vec![21.5, 22.0], SignedDuration::from_hours(1))?;
+/// cache.set_with_ttl("weather", &vec![21.5, 22.0], Duration::from_secs(3600))?;
 /// assert_eq!(cache.get::<Vec<f64>>("weather")?, Some(vec![21.5, 22.0]));
 /// assert!(cache.delete("weather")?);
 /// assert!(!cache.contains("weather")?);
@@ -135,11 +137,11 @@ pub struct EntryInfo {
     /// When the value was written.
     pub created_at: Timestamp,
     /// How long ago that was.
-    pub age: SignedDuration,
+    pub age: Duration,
     /// When it expires, if it has a TTL.
     pub expires_at: Option<Timestamp>,
     /// How long until it expires, if it has a TTL.
-    pub ttl: Option<SignedDuration>,
+    pub ttl: Option<Duration>,
     /// The encoded (JSON) value's size in bytes.
     pub size: u64,
 }
@@ -252,8 +254,8 @@ impl Cache {
         self.set_inner(key, value, None)
     }
 
-    /// Stores `value` under `key` until `ttl` from now (a `jiff::SignedDuration` or a
-    /// `std::time::Duration`). The expiry is absolute, so it survives restarts.
+    /// Stores `value` under `key` until `ttl` from now. The expiry is absolute, so it survives
+    /// restarts.
     ///
     /// # Errors
     ///
@@ -262,9 +264,8 @@ impl Cache {
         &self,
         key: &str,
         value: &T,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: Duration,
     ) -> Result<(), CacheError> {
-        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
         self.set_inner(key, value, Some(ttl))
     }
 
@@ -272,8 +273,9 @@ impl Cache {
         &self,
         key: &str,
         value: &T,
-        ttl: Option<SignedDuration>,
+        ttl: Option<Duration>,
     ) -> Result<(), CacheError> {
+        let ttl = ttl.map(|t| SignedDuration::try_from(t).unwrap_or(SignedDuration::MAX));
         let bytes = serde_json::to_vec(value).map_err(|source| CacheError::Encode {
             key: key.to_owned(),
             source,
@@ -386,9 +388,9 @@ impl Cache {
         let expires_at = meta.expires_us.map(timestamp);
         Ok(Some(EntryInfo {
             created_at,
-            age: now.duration_since(created_at),
+            age: unsigned(now.duration_since(created_at)),
             expires_at,
-            ttl: expires_at.map(|e| e.duration_since(now)),
+            ttl: expires_at.map(|e| unsigned(e.duration_since(now))),
             size: meta.size,
         }))
     }
@@ -456,13 +458,13 @@ impl Cache {
     ///
     /// ```
     /// # use hassette_core::cache::{Cache, CacheError, CacheOptions};
-    /// # use jiff::SignedDuration;
+    /// # use std::time::Duration;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), CacheError> {
     /// # let tmp = tempfile::tempdir().unwrap();
     /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
     /// let forecast: String = cache
-    ///     .get_or_compute("forecast", Some(SignedDuration::from_mins(30)), || async {
+    ///     .get_or_compute("forecast", Some(Duration::from_secs(1800)), || async {
     ///         Ok::<_, CacheError>("sunny".to_owned()) // e.g. an HTTP call
     ///     })
     ///     .await?;
@@ -473,7 +475,7 @@ impl Cache {
     pub async fn get_or_compute<T, F, Fut, E>(
         &self,
         key: &str,
-        ttl: Option<SignedDuration>,
+        ttl: Option<Duration>,
         loader: F,
     ) -> Result<T, E>
     where
@@ -533,4 +535,9 @@ impl Drop for InflightTicket<'_> {
             map.remove(self.key);
         }
     }
+}
+
+/// A span that cannot be negative (a clock step back reads as zero).
+fn unsigned(d: SignedDuration) -> Duration {
+    Duration::try_from(d).unwrap_or(Duration::ZERO)
 }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use jiff::SignedDuration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -226,7 +225,7 @@ impl AppCache {
         &self,
         key: &str,
         value: &T,
-        ttl: impl TryInto<SignedDuration>,
+        ttl: std::time::Duration,
     ) -> Result<(), CacheError> {
         self.cache()?.set_with_ttl(key, value, ttl)
     }
@@ -338,7 +337,7 @@ impl AppCache {
     pub async fn get_or_compute<T, F, Fut, E>(
         &self,
         key: &str,
-        ttl: Option<SignedDuration>,
+        ttl: Option<std::time::Duration>,
         loader: F,
     ) -> Result<T, E>
     where

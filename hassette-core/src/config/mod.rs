@@ -13,12 +13,12 @@
 //!
 //! #[derive(serde::Deserialize)]
 //! struct LightConfig { light: String }
-//! struct NightLight { ctx: AppContext<Self> }
+//! struct NightLight { }
 //! impl App for NightLight {
 //!     type Config = LightConfig;
 //!     type Message = ();
-//!     async fn initialize(_: LightConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-//!         Ok(Self { ctx })
+//!     async fn initialize(_: LightConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+//!         Ok(Self {})
 //!     }
 //!     fn context(&self) -> &AppContext<Self> { &self.ctx }
 //! }
@@ -58,6 +58,7 @@ use std::time::Duration;
 
 pub(crate) use error::closest;
 pub use error::{ConfigError, Origin};
+pub(crate) use schema::{duration_from_secs, parse_duration};
 pub use secret::Secret;
 pub use source::search_paths;
 pub use validate::parse_base_url;

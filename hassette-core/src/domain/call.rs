@@ -1,5 +1,5 @@
-//! [`ServiceCall`]: a service call being built; awaiting it sends it and waits for Home
-//! Assistant's result.
+//! [`ServiceCall`]: a service call being built; awaiting it sends it (through
+//! [`Api::call`]) and waits for Home Assistant's result.
 
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
@@ -7,59 +7,69 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::app::IntoEntities;
-use crate::ha::{Api, Context, HaError, ServiceResponse};
+use crate::ha::{Api, Context, HaError, Target};
 use crate::state::States;
 
 /// The longest a call waits for the states view to show its changes.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(2);
 
-/// What awaiting a [`ServiceCall`] gives: the call's [`Context`], or the service's typed
-/// response.
-pub trait CallOutput: Sized + Send + 'static {
+/// What awaiting a [`ServiceCall`] gives: the call's [`Context`], or (for [`Response<T>`])
+/// the service's response as `T`.
+pub trait CallOutput: Send + 'static {
+    /// The awaited value.
+    type Output: Send + 'static;
     /// Whether the call asks Home Assistant for the service's response.
     const RETURN_RESPONSE: bool;
-    /// Builds the output from Home Assistant's answer.
+    /// The output of a call made without `return_response`.
+    ///
+    /// # Errors
+    ///
+    /// [`HaError::Decode`] when this output needs a response.
+    fn from_context(context: Context) -> Result<Self::Output, HaError>;
+    /// The output of a call made with `return_response`.
     ///
     /// # Errors
     ///
     /// [`HaError::Decode`] when the response does not fit.
-    fn from_response(response: ServiceResponse) -> Result<Self, HaError>;
+    fn from_response(response: Value) -> Result<Self::Output, HaError>;
 }
 
 impl CallOutput for Context {
+    type Output = Context;
     const RETURN_RESPONSE: bool = false;
-    fn from_response(response: ServiceResponse) -> Result<Self, HaError> {
-        Ok(response.context)
+    fn from_context(context: Context) -> Result<Context, HaError> {
+        Ok(context)
+    }
+    fn from_response(response: Value) -> Result<Context, HaError> {
+        Context::deserialize(response).map_err(HaError::Decode)
     }
 }
 
-/// A service's response data with the call's context (`weather.get_forecasts`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Response<T> {
-    /// The call's context.
-    pub context: Context,
-    /// The service's answer.
-    pub data: T,
-}
+/// Marks a call that returns the service's response data, decoded as `T`
+/// (`weather.get_forecasts`).
+#[derive(Debug)]
+pub struct Response<T>(PhantomData<fn() -> T>);
 
 impl<T: DeserializeOwned + Send + 'static> CallOutput for Response<T> {
+    type Output = T;
     const RETURN_RESPONSE: bool = true;
-    fn from_response(response: ServiceResponse) -> Result<Self, HaError> {
-        let data =
-            T::deserialize(response.response.unwrap_or(Value::Null)).map_err(HaError::Decode)?;
-        Ok(Self {
-            context: response.context,
-            data,
-        })
+    fn from_context(_: Context) -> Result<T, HaError> {
+        T::deserialize(Value::Null).map_err(HaError::Decode)
+    }
+    fn from_response(response: Value) -> Result<T, HaError> {
+        T::deserialize(response).map_err(HaError::Decode)
     }
 }
 
 /// A service call being built: set its data and target, then `.await` it. It is sent when
-/// awaited and resolves once Home Assistant has run the service (or refused it).
+/// awaited and resolves once Home Assistant has run the service (or refused it). Unlike
+/// [`CallBuilder`](crate::ha::CallBuilder), which it sends through, it owns its connection,
+/// so typed handles and generated code return it without lifetimes.
 ///
 /// ```no_run
 /// # async fn demo(api: hassette_core::ha::Api) -> Result<(), hassette_core::ha::HaError> {
@@ -77,7 +87,7 @@ pub struct ServiceCall<R = Context> {
     domain: Cow<'static, str>,
     service: Cow<'static, str>,
     data: Map<String, Value>,
-    target: Map<String, Value>,
+    target: Target,
     /// The view to bring up to date before the call resolves (typed handles set it).
     states: Option<States>,
     output: PhantomData<fn() -> R>,
@@ -105,7 +115,7 @@ impl ServiceCall {
             domain: domain.into(),
             service: service.into(),
             data: Map::new(),
-            target: Map::new(),
+            target: Target::default(),
             states: None,
             output: PhantomData,
         }
@@ -145,21 +155,24 @@ impl<R: CallOutput> ServiceCall<R> {
 
     /// Adds entities to the target (an id, an [`EntityId`](super::EntityId), an
     /// [`Entity`](super::Entity), or a list).
-    pub fn entity(self, entities: impl IntoEntities) -> Self {
-        self.push_target("entity_id", entities.into_entities())
+    pub fn entity(mut self, entities: impl IntoEntities) -> Self {
+        self.target = self.target.and_entities(entities);
+        self
     }
 
     /// Adds an area to the target (`"kitchen"`).
-    pub fn area(self, area_id: &str) -> Self {
-        self.push_target("area_id", vec![area_id.to_owned()])
+    pub fn area(mut self, area_id: &str) -> Self {
+        self.target = self.target.and_area(area_id);
+        self
     }
 
     /// Adds a device to the target.
-    pub fn device(self, device_id: &str) -> Self {
-        self.push_target("device_id", vec![device_id.to_owned()])
+    pub fn device(mut self, device_id: &str) -> Self {
+        self.target = self.target.and_device(device_id);
+        self
     }
 
-    /// Asks for the service's response as `T` (for services that return data).
+    /// Asks for the service's response, decoded as `T` (for services that return data).
     pub fn returning<T: DeserializeOwned + Send + 'static>(self) -> ServiceCall<Response<T>> {
         ServiceCall {
             api: self.api,
@@ -179,47 +192,34 @@ impl<R: CallOutput> ServiceCall<R> {
         self
     }
 
-    fn push_target(mut self, key: &str, ids: Vec<String>) -> Self {
-        let list = self
-            .target
-            .entry(key.to_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(list) = list {
-            list.extend(ids.into_iter().map(Value::String));
-        }
-        self
-    }
-
     /// Sends the call and waits for Home Assistant's result.
     ///
     /// # Errors
     ///
     /// Home Assistant's error (`not_found`, `invalid_format`, `service_validation_error`), a
-    /// timeout, [`HaError::Disconnected`], or a response that does not fit `R`.
-    pub async fn send(self) -> Result<R, HaError> {
-        let data = (!self.data.is_empty()).then_some(Value::Object(self.data));
-        let target = (!self.target.is_empty()).then_some(Value::Object(self.target));
-        let response = self
+    /// timeout, [`HaError::Disconnected`], or a response that does not fit.
+    pub async fn send(self) -> Result<R::Output, HaError> {
+        let name = format!("{}.{}", self.domain, self.service);
+        let call = self
             .api
-            .client()
-            .call_service(
-                &self.domain,
-                &self.service,
-                data,
-                target,
-                R::RETURN_RESPONSE,
-            )
-            .await?;
+            .call(&name)
+            .target(self.target)
+            .data(Value::Object(self.data));
+        let output = if R::RETURN_RESPONSE {
+            R::from_response(call.with_response().await?)?
+        } else {
+            R::from_context(call.await?)?
+        };
         if let Some(states) = &self.states {
             // Bounded, in case the view's follower is gone: the call itself has succeeded.
             let _ = tokio::time::timeout(CATCH_UP_LIMIT, states.caught_up()).await;
         }
-        R::from_response(response)
+        Ok(output)
     }
 }
 
 impl<R: CallOutput> IntoFuture for ServiceCall<R> {
-    type Output = Result<R, HaError>;
+    type Output = Result<R::Output, HaError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {

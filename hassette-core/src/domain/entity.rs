@@ -25,6 +25,23 @@ pub trait Domain: Send + Sync + 'static {
     type State: StateValue;
 }
 
+/// What an [`EntityId`] binds to: a connection's [`Api`] and [`States`] view.
+pub trait Connected {
+    /// The Home Assistant API.
+    fn api(&self) -> &Api;
+    /// The states view.
+    fn states(&self) -> &States;
+}
+
+impl Connected for (&Api, &States) {
+    fn api(&self) -> &Api {
+        self.0
+    }
+    fn states(&self) -> &States {
+        self.1
+    }
+}
+
 /// The id of an entity of domain `D`: `EntityId<Light>` can only name a light.
 ///
 /// `const`, so generated modules list entities as constants; a removed entity is then a
@@ -98,9 +115,16 @@ impl<D: Domain> EntityId<D> {
     }
 
     /// Binds the id to the connection: the handle that reads state and calls services.
+    /// `ctx` is an app's [`AppContext`](crate::app::AppContext) (or the test harness, or
+    /// `(&api, &states)`).
+    ///
+    /// ```ignore
+    /// let kitchen = ha::light::KITCHEN.bind(ctx);
+    /// kitchen.turn_on().brightness_pct(60).await?;
+    /// ```
     #[must_use]
-    pub fn bind(&self, api: &Api, states: &States) -> Entity<D> {
-        Entity::new(self.clone(), api.clone(), states.clone())
+    pub fn bind(&self, ctx: &impl Connected) -> Entity<D> {
+        Entity::new(self.clone(), ctx.api().clone(), ctx.states().clone())
     }
 }
 

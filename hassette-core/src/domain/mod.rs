@@ -39,7 +39,7 @@ pub use climate::{
     Climate, Cover, CoverState, HvacAction, HvacMode, Lock, LockState, MediaPlayer,
     MediaPlayerState,
 };
-pub use entity::{Domain, Entity, EntityId, EntityIdError, Targets};
+pub use entity::{Connected, Domain, Entity, EntityId, EntityIdError, Targets};
 pub use presence::{
     DeviceTracker, Forecast, ForecastType, Forecasts, Person, Presence, Sun, SunState, Weather,
     WeatherCondition,

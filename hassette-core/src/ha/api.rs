@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Client, Context, HaError, ServiceResponse};
+use super::{CallBuilder, Client, Context, HaError};
 
 /// Service calls, events and templates, for apps: a cheap clone of the runtime's connection.
 ///
@@ -27,88 +27,55 @@ impl Api {
         &self.client
     }
 
-    /// Calls `domain.service` with service data and a target (`{"entity_id": ...}`).
+    /// A call of a service (`"light.turn_on"`): add a target and data, then `.await` it.
     ///
-    /// # Errors
+    /// ```no_run
+    /// # async fn f(api: &hassette_core::ha::Api) -> Result<(), hassette_core::ha::HaError> {
+    /// use serde_json::json;
+    /// api.call("light.turn_on").target("light.porch").data(json!({"brightness": 200})).await?;
+    /// let forecast = api
+    ///     .call("weather.get_forecasts")
+    ///     .target("weather.home")
+    ///     .data(json!({"type": "daily"}))
+    ///     .with_response()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     ///
-    /// Home Assistant's error (`not_found` for an unknown service, ...), a timeout, or
-    /// [`HaError::Disconnected`].
-    pub async fn call_service(
-        &self,
-        domain: &str,
-        service: &str,
-        data: Option<Value>,
-        target: Option<Value>,
-    ) -> Result<Context, HaError> {
-        tracing::debug!(domain, service, "call_service");
-        Ok(self
-            .client
-            .call_service(domain, service, data, target, false)
-            .await?
-            .context)
+    /// Awaiting fails with Home Assistant's error (`not_found` for an unknown service, ...), a
+    /// timeout, [`HaError::Disconnected`], or [`HaError::BadCall`] for a name without a
+    /// domain or data that is not an object.
+    pub fn call(&self, service: &str) -> CallBuilder<'_> {
+        CallBuilder::new(self, service)
     }
 
-    /// Calls a service that answers, and returns its answer (`return_response`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Api::call_service`].
-    pub async fn call_service_with_response(
-        &self,
-        domain: &str,
-        service: &str,
-        data: Option<Value>,
-        target: Option<Value>,
-    ) -> Result<ServiceResponse, HaError> {
-        self.client
-            .call_service(domain, service, data, target, true)
-            .await
-    }
-
-    /// `<domain>.turn_on` for the entity, with optional service data (`{"brightness": 200}`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Api::call_service`].
-    pub async fn turn_on(&self, entity_id: &str, data: Option<Value>) -> Result<Context, HaError> {
-        self.entity_service(entity_id, "turn_on", data).await
+    /// `<domain>.turn_on` for the entity; chain `.data(..)` for service data.
+    pub fn turn_on(&self, entity_id: &str) -> CallBuilder<'_> {
+        self.entity_service(entity_id, "turn_on")
     }
 
     /// `<domain>.turn_off` for the entity.
-    ///
-    /// # Errors
-    ///
-    /// As [`Api::call_service`].
-    pub async fn turn_off(&self, entity_id: &str) -> Result<Context, HaError> {
-        self.entity_service(entity_id, "turn_off", None).await
+    pub fn turn_off(&self, entity_id: &str) -> CallBuilder<'_> {
+        self.entity_service(entity_id, "turn_off")
     }
 
     /// `<domain>.toggle` for the entity.
-    ///
-    /// # Errors
-    ///
-    /// As [`Api::call_service`].
-    pub async fn toggle(&self, entity_id: &str) -> Result<Context, HaError> {
-        self.entity_service(entity_id, "toggle", None).await
+    pub fn toggle(&self, entity_id: &str) -> CallBuilder<'_> {
+        self.entity_service(entity_id, "toggle")
     }
 
     /// Sets the value of an `input_number`, `number`, `input_text` or `text` entity, or picks
     /// the option of an `input_select` or `select`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Api::call_service`].
-    pub async fn set_value(
-        &self,
-        entity_id: &str,
-        value: impl Into<Value>,
-    ) -> Result<Context, HaError> {
+    pub fn set_value(&self, entity_id: &str, value: impl Into<Value>) -> CallBuilder<'_> {
         let value = value.into();
-        let (service, data) = match domain_of(entity_id) {
-            "input_select" | "select" => ("select_option", json!({ "option": value })),
-            _ => ("set_value", json!({ "value": value })),
-        };
-        self.entity_service(entity_id, service, Some(data)).await
+        match domain_of(entity_id) {
+            "input_select" | "select" => self
+                .entity_service(entity_id, "select_option")
+                .data(json!({ "option": value })),
+            _ => self
+                .entity_service(entity_id, "set_value")
+                .data(json!({ "value": value })),
+        }
     }
 
     /// Fires an event on Home Assistant's bus.
@@ -137,20 +104,9 @@ impl Api {
         self.client.render_template(template, variables).await
     }
 
-    async fn entity_service(
-        &self,
-        entity_id: &str,
-        service: &str,
-        data: Option<Value>,
-    ) -> Result<Context, HaError> {
-        let domain = domain_of(entity_id);
-        self.call_service(
-            domain,
-            service,
-            data,
-            Some(json!({ "entity_id": entity_id })),
-        )
-        .await
+    fn entity_service(&self, entity_id: &str, service: &str) -> CallBuilder<'_> {
+        self.call(&format!("{}.{service}", domain_of(entity_id)))
+            .target(entity_id)
     }
 }
 

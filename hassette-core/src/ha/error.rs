@@ -63,6 +63,15 @@ pub enum HaError {
     /// A reply could not be decoded into the expected type.
     #[error("cannot decode the reply of home assistant")]
     Decode(#[source] serde_json::Error),
+    /// A service call was malformed before it was sent (a name without a domain, data that is
+    /// not an object).
+    #[error("cannot call {service:?}: {reason}")]
+    BadCall {
+        /// The service as given.
+        service: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The websocket failed while connected.
     #[error("websocket error")]
     Websocket(#[source] BoxError),

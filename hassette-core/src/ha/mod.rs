@@ -14,6 +14,7 @@
 //! socket is never blocked by a slow consumer.
 
 mod api;
+mod call;
 mod client;
 mod connection;
 mod error;
@@ -22,6 +23,7 @@ mod session;
 pub(crate) mod types;
 
 pub use api::Api;
+pub use call::{CallBuilder, IntoTarget, ResponseCall, Target};
 pub use client::{
     Client, ClientOptions, ConnectionEvent, ConnectionState, SessionHandle, Subscription,
 };

@@ -93,7 +93,7 @@ async fn run<A: App>(
     };
     let init = tokio::time::timeout(
         launch.startup_timeout,
-        AssertUnwindSafe(A::initialize(config, ctx.clone())).catch_unwind(),
+        AssertUnwindSafe(A::initialize(config, &ctx)).catch_unwind(),
     )
     .await;
     let mut app = match init {
@@ -133,9 +133,9 @@ async fn run<A: App>(
             },
         };
         let outcome = match envelope {
-            Envelope::Message(m) => AssertUnwindSafe(app.handle(m)).catch_unwind().await,
+            Envelope::Message(m) => AssertUnwindSafe(app.handle(&ctx, m)).catch_unwind().await,
             Envelope::Reconnected(changed) => {
-                AssertUnwindSafe(app.on_reconnect(changed))
+                AssertUnwindSafe(app.on_reconnect(&ctx, changed))
                     .catch_unwind()
                     .await
             }
@@ -155,7 +155,7 @@ async fn run<A: App>(
     ctx.stop();
     match tokio::time::timeout(
         launch.shutdown_timeout,
-        AssertUnwindSafe(app.shutdown()).catch_unwind(),
+        AssertUnwindSafe(app.shutdown(&ctx)).catch_unwind(),
     )
     .await
     {

@@ -5,16 +5,16 @@
 //! # use hassette_core::app::{App, AppContext, BoxError};
 //! # #[derive(serde::Deserialize)] struct Config { sensor: String, light: String }
 //! # #[derive(Clone)] enum Msg { Motion }
-//! # struct MotionLight { ctx: AppContext<Self>, config: Config }
+//! # struct MotionLight { config: Config }
 //! # impl App for MotionLight {
 //! #     type Config = Config; type Message = Msg;
-//! #     async fn initialize(config: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-//! #         ctx.bus().on_state_change(&config.sensor).to("on").send(Msg::Motion);
-//! #         Ok(Self { ctx, config })
+//! #     async fn initialize(config: Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+//! #         ctx.bus().on(&config.sensor).to("on").send(Msg::Motion);
+//! #         Ok(Self { config })
 //! #     }
 //! #     fn context(&self) -> &AppContext<Self> { &self.ctx }
-//! #     async fn handle(&mut self, _: Msg) -> Result<(), BoxError> {
-//! #         self.api().turn_on(&self.config.light, None).await?; Ok(())
+//! #     async fn handle(&mut self, ctx: &AppContext<Self>, _: Msg) -> Result<(), BoxError> {
+//! #         ctx.api().turn_on(&self.config.light).await?; Ok(())
 //! #     }
 //! # }
 //! use hassette_core::testing::AppHarness;
@@ -40,7 +40,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::{FakeHomeAssistant, ServiceCall};
+use super::{FakeHomeAssistant, FakeOptions, ServiceCall};
 use crate::app::{App, AppRegistry};
 use crate::clock::Clock;
 use crate::config::{Config, LoadOptions};
@@ -97,9 +97,13 @@ impl<A: App> HarnessBuilder<A> {
     /// The app's config does not validate, the app fails to initialize, or the fake cannot
     /// start; the message says which.
     pub async fn start(self) -> Result<AppHarness<A>, String> {
-        let fake = FakeHomeAssistant::start()
-            .await
-            .map_err(|e| format!("cannot start the fake Home Assistant: {e}"))?;
+        let clock = Clock::manual(self.start.unwrap_or_else(Timestamp::now));
+        let fake = FakeHomeAssistant::start_with(FakeOptions {
+            clock: clock.clone(),
+            ..FakeOptions::default()
+        })
+        .await
+        .map_err(|e| format!("cannot start the fake Home Assistant: {e}"))?;
         for (entity, state, attributes) in &self.states {
             fake.set_state(entity, state, attributes.clone());
         }
@@ -122,7 +126,6 @@ impl<A: App> HarnessBuilder<A> {
             ..LoadOptions::default()
         };
         let config = crate::config::load(&options, &registry).map_err(|e| e.to_string())?;
-        let clock = Clock::manual(self.start.unwrap_or_else(Timestamp::now));
         let mut run = RunOptions::from_config(&config);
         run.clock = clock.clone();
         let client = runtime::client_options(&config, fake.base_url(), fake.token());
@@ -164,6 +167,15 @@ pub struct AppHarness<A: App> {
     _app: PhantomData<fn() -> A>,
 }
 
+impl<A: App> crate::domain::Connected for AppHarness<A> {
+    fn api(&self) -> &crate::ha::Api {
+        self.runtime().api()
+    }
+    fn states(&self) -> &States {
+        self.runtime().states()
+    }
+}
+
 impl<A: App> AppHarness<A> {
     /// A builder; `.config(...)` then `.start().await`.
     #[must_use]
@@ -197,7 +209,8 @@ impl<A: App> AppHarness<A> {
         self.fake.set_state(entity_id, state, attributes);
         // Like Home Assistant, the fake sends no event when nothing changed.
         let new = self.fake.state(entity_id);
-        if old.map(|s| s.last_updated) != new.map(|s| s.last_updated) {
+        let seen = |s: Option<crate::ha::State>| s.map(|s| (s.state, s.attributes));
+        if seen(old) != seen(new) {
             self.wait_for_dispatch(before).await;
         }
         self.settle().await;

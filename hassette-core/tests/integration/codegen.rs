@@ -120,7 +120,7 @@ fn the_module_from_the_real_home_assistant_compiles_and_types_its_calls() {
 
         pub async fn uses(api: &hassette_core::ha::Api, states: &hassette_core::state::States)
             -> Result<(), hassette_core::ha::HaError> {
-            let kitchen = ha::light::KITCHEN_LIGHTS.bind(api, states);
+            let kitchen = ha::light::KITCHEN_LIGHTS.bind(&(api, states));
             let _on: bool = kitchen.state() == OnOff::On;
             kitchen.turn_on().brightness_pct(60).transition(Duration::from_secs(2)).await?;
             ha::services::light::turn_on(api)
@@ -139,8 +139,8 @@ fn the_module_from_the_real_home_assistant_compiles_and_types_its_calls() {
             .entity(ha::weather::DEMO_WEATHER_NORTH)
             .await?;
             let _: Option<&hassette_core::domain::Forecasts> =
-                forecasts.data.get("weather.demo_weather_north");
-            let _ = ha::input_boolean::TEST_SWITCH.bind(api, states).is_on();
+                forecasts.get("weather.demo_weather_north");
+            let _ = ha::input_boolean::TEST_SWITCH.bind(&(api, states)).is_on();
             let _: &[&str] = ha::sensor::ALL;
             Ok(())
         }
@@ -152,7 +152,7 @@ fn the_module_from_the_real_home_assistant_compiles_and_types_its_calls() {
 fn a_removed_entity_is_a_compile_error_naming_it() {
     let uses = r#"
         pub fn uses(api: &hassette_core::ha::Api, states: &hassette_core::state::States) {
-            let _ = ha::light::KITCHEN.bind(api, states).is_on();
+            let _ = ha::light::KITCHEN.bind(&(api, states)).is_on();
         }
     "#;
     let mut input = house();

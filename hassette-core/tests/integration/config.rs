@@ -18,17 +18,12 @@ struct LightConfig {
 /// Defines a config-only app type: enough for config validation.
 macro_rules! config_app {
     ($name:ident, $config:ty) => {
-        struct $name {
-            ctx: AppContext<Self>,
-        }
+        struct $name {}
         impl App for $name {
             type Config = $config;
             type Message = ();
-            async fn initialize(_: $config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-                Ok(Self { ctx })
-            }
-            fn context(&self) -> &AppContext<Self> {
-                &self.ctx
+            async fn initialize(_: $config, _: &AppContext<Self>) -> Result<Self, BoxError> {
+                Ok(Self {})
             }
         }
     };

@@ -20,7 +20,6 @@ enum Msg {
 }
 
 struct TypedLight {
-    ctx: AppContext<Self>,
     kitchen: Entity<Light>,
 }
 
@@ -28,32 +27,26 @@ impl App for TypedLight {
     type Config = std::collections::HashMap<String, String>;
     type Message = Msg;
 
-    async fn initialize(_: Self::Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        let motion = ctx.entity(MOTION);
-        ctx.bus()
-            .on_state_change(&motion)
-            .to(OnOff::On)
-            .send(Msg::Motion);
-        let kitchen = ctx.entity(KITCHEN);
-        Ok(Self { ctx, kitchen })
+    async fn initialize(_: Self::Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        let motion = MOTION.bind(ctx);
+        ctx.bus().on(&motion).to(OnOff::On).send(Msg::Motion);
+        Ok(Self {
+            kitchen: KITCHEN.bind(ctx),
+        })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, _: Msg) -> Result<(), BoxError> {
+    async fn handle(&mut self, ctx: &AppContext<Self>, _: Msg) -> Result<(), BoxError> {
         // Awaiting returns once Home Assistant has run the call: the state is already there.
-        let ctx = self
+        let context = self
             .kitchen
             .turn_on()
             .brightness_pct(60)
             .transition(Duration::from_secs(2))
             .await?;
-        assert!(!ctx.id.is_empty());
-        self.cache()
+        assert!(!context.id.is_empty());
+        ctx.cache()
             .set("brightness_after", &self.kitchen.brightness())?;
-        self.cache().set("on_after", &self.kitchen.is_on())?;
+        ctx.cache().set("on_after", &self.kitchen.is_on())?;
         Ok(())
     }
 }
@@ -109,14 +102,11 @@ async fn unavailable_unknown_and_later_values_are_values_not_errors() {
         .start()
         .await
         .unwrap();
-    let (api, states) = (h.api().clone(), h.states().clone());
-    let kitchen = KITCHEN.bind(&api, &states);
+    let kitchen = KITCHEN.bind(&h);
     assert_eq!(kitchen.state(), OnOff::Unavailable);
     assert!(!kitchen.is_on() && !kitchen.is_off() && !kitchen.is_available());
 
-    let hall = EntityId::<Climate>::new("climate.hall")
-        .unwrap()
-        .bind(&api, &states);
+    let hall = EntityId::<Climate>::new("climate.hall").unwrap().bind(&h);
     assert_eq!(hall.state(), HvacMode::Heat);
     assert_eq!(hall.current_temperature(), Some(19.5));
     // An attribute of another shape is `None`, never an error.
@@ -138,19 +128,13 @@ async fn unavailable_unknown_and_later_values_are_values_not_errors() {
     h.set_state("climate.hall", "defrost_cycle").await;
     assert_eq!(hall.state(), HvacMode::Other("defrost_cycle".into()));
 
-    let outside = EntityId::<Sensor>::new("sensor.outside")
-        .unwrap()
-        .bind(&api, &states);
+    let outside = EntityId::<Sensor>::new("sensor.outside").unwrap().bind(&h);
     let m = outside.measurement().unwrap();
     assert_eq!((m.value, m.unit.as_deref()), (21.5, Some("°C")));
     assert_eq!(m.to_string(), "21.5 °C");
-    let washer = EntityId::<Sensor>::new("sensor.washer")
-        .unwrap()
-        .bind(&api, &states);
+    let washer = EntityId::<Sensor>::new("sensor.washer").unwrap().bind(&h);
     assert_eq!(washer.state(), SensorValue::Unknown);
-    let gone = EntityId::<Sensor>::new("sensor.gone")
-        .unwrap()
-        .bind(&api, &states);
+    let gone = EntityId::<Sensor>::new("sensor.gone").unwrap().bind(&h);
     assert_eq!(gone.state(), SensorValue::missing());
     assert_eq!(gone.measurement(), None);
     h.stop().await;
@@ -163,7 +147,7 @@ async fn a_refused_typed_call_is_home_assistants_error() {
         .start()
         .await
         .unwrap();
-    let light = KITCHEN.bind(h.api(), h.states());
+    let light = KITCHEN.bind(&h);
     let err = light.call("no_such_service").await.unwrap_err();
     assert_eq!(err.code(), Some("not_found"));
     h.stop().await;

@@ -20,18 +20,13 @@ struct LightConfig {
     delays: Vec<u32>,
 }
 
-struct Light {
-    ctx: AppContext<Self>,
-}
+struct Light {}
 
 impl App for Light {
     type Config = LightConfig;
     type Message = ();
-    async fn initialize(_: LightConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        Ok(Self { ctx })
-    }
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
+    async fn initialize(_: LightConfig, _: &AppContext<Self>) -> Result<Self, BoxError> {
+        Ok(Self {})
     }
 }
 

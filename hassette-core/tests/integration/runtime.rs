@@ -67,7 +67,6 @@ struct WatchConfig {
 
 /// Records every state change its subscription delivers; optionally turns a light on.
 struct Watcher {
-    ctx: AppContext<Self>,
     tag: String,
     light: Option<String>,
 }
@@ -76,8 +75,8 @@ impl App for Watcher {
     type Config = WatchConfig;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(c: WatchConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        let mut sub = ctx.bus().on_state_change(c.entities);
+    async fn initialize(c: WatchConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        let mut sub = ctx.bus().on(c.entities);
         if let Some(to) = c.to {
             sub = sub.to(to);
         }
@@ -101,25 +100,25 @@ impl App for Watcher {
         }
         sub.send_with(|change| change);
         Ok(Self {
-            ctx,
             tag: c.tag,
             light: c.light,
         })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        ctx: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
         let state = change
             .new_state
             .as_ref()
             .map_or("-".to_owned(), |s| s.state.clone());
         record(&self.tag, format!("{}={state}", change.entity_id));
         if let Some(light) = &self.light {
-            self.api()
-                .turn_on(light, Some(json!({"brightness": 100})))
+            ctx.api()
+                .turn_on(light)
+                .data(json!({"brightness": 100}))
                 .await?;
         }
         Ok(())
@@ -300,7 +299,6 @@ enum EventMsg {
 /// Subscribes to a custom event (with a data filter) and to light service calls, and sets a
 /// timer of each kind.
 struct EventApp {
-    ctx: AppContext<Self>,
     tag: String,
 }
 
@@ -308,7 +306,7 @@ impl App for EventApp {
     type Config = EventConfig;
     type Message = EventMsg;
 
-    async fn initialize(c: EventConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+    async fn initialize(c: EventConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
         ctx.bus()
             .on_event("doorbell")
             .data(json!({"button": "front"}))
@@ -323,14 +321,10 @@ impl App for EventApp {
             ctx.now().timestamp() + jiff::SignedDuration::from_secs(90),
             EventMsg::Timer("at"),
         )?;
-        Ok(Self { ctx, tag: c.tag })
+        Ok(Self { tag: c.tag })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, m: EventMsg) -> Result<(), BoxError> {
+    async fn handle(&mut self, _: &AppContext<Self>, m: EventMsg) -> Result<(), BoxError> {
         let text = match m {
             EventMsg::Custom(e) => format!("event {}", e.event_type),
             EventMsg::ServiceCall(e) => format!("call {}", e.event_type),
@@ -394,7 +388,6 @@ struct FaultyConfig {
 
 /// Panics, fails or dawdles on command, and records everything else.
 struct Faulty {
-    ctx: AppContext<Self>,
     c: FaultyConfig,
 }
 
@@ -402,16 +395,16 @@ impl App for Faulty {
     type Config = FaultyConfig;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(c: FaultyConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus().on_state_change(&c.entity).send_with(|c| c);
-        Ok(Self { ctx, c })
+    async fn initialize(c: FaultyConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on(&c.entity).send_with(|c| c);
+        Ok(Self { c })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        _: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
         let state = change
             .new_state
             .as_ref()
@@ -549,7 +542,6 @@ struct ReconnectConfig {
 
 /// Records what changed while the connection was away.
 struct ReconnectApp {
-    ctx: AppContext<Self>,
     tag: String,
 }
 
@@ -557,15 +549,15 @@ impl App for ReconnectApp {
     type Config = ReconnectConfig;
     type Message = ();
 
-    async fn initialize(c: ReconnectConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        Ok(Self { ctx, tag: c.tag })
+    async fn initialize(c: ReconnectConfig, _: &AppContext<Self>) -> Result<Self, BoxError> {
+        Ok(Self { tag: c.tag })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn on_reconnect(&mut self, changed: Arc<[StateChanged]>) -> Result<(), BoxError> {
+    async fn on_reconnect(
+        &mut self,
+        _: &AppContext<Self>,
+        changed: Arc<[StateChanged]>,
+    ) -> Result<(), BoxError> {
         for c in changed.iter() {
             let state = c.new_state.as_ref().map_or("gone", |s| s.state.as_str());
             record(&self.tag, format!("{}={state}", c.entity_id));

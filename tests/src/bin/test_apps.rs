@@ -15,24 +15,22 @@ struct Config {
 }
 
 /// Panics when its entity turns on.
-struct Panicky {
-    ctx: AppContext<Self>,
-}
+struct Panicky {}
 
 impl App for Panicky {
     type Config = Config;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(config: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus().on_state_change(&config.entity).send_with(|c| c);
-        Ok(Self { ctx })
+    async fn initialize(config: Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on(&config.entity).send_with(|c| c);
+        Ok(Self {})
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
+    async fn handle(
+        &mut self,
+        _: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
         let state = change.new_state.as_ref().map_or("", |s| s.state.as_str());
         assert!(state != "on", "Panicky was told to panic");
         tracing::info!(state, "panicky saw a change");
@@ -41,24 +39,18 @@ impl App for Panicky {
 }
 
 /// Takes ten seconds over every change.
-struct Sluggish {
-    ctx: AppContext<Self>,
-}
+struct Sluggish {}
 
 impl App for Sluggish {
     type Config = Config;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(config: Config, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus().on_state_change(&config.entity).send_with(|c| c);
-        Ok(Self { ctx })
+    async fn initialize(config: Config, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on(&config.entity).send_with(|c| c);
+        Ok(Self {})
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, _: Arc<StateChanged>) -> Result<(), BoxError> {
+    async fn handle(&mut self, _: &AppContext<Self>, _: Arc<StateChanged>) -> Result<(), BoxError> {
         tokio::time::sleep(Duration::from_secs(10)).await;
         tracing::info!("sluggish finally handled a change");
         Ok(())
@@ -75,20 +67,19 @@ struct MirrorConfig {
 /// Switches `target` on and off like `entity`, live and after a reconnect (from the changes
 /// made while the connection was away).
 struct Mirror {
-    ctx: AppContext<Self>,
     config: MirrorConfig,
 }
 
 impl Mirror {
-    async fn follow(&self, change: &StateChanged) -> Result<(), BoxError> {
+    async fn follow(&self, ctx: &AppContext<Self>, change: &StateChanged) -> Result<(), BoxError> {
         let old = change.old_state.as_ref().map(|s| s.state.as_str());
         match change.new_state.as_ref().map(|s| s.state.as_str()) {
             Some(new) if Some(new) == old => {}
             Some("on") => {
-                self.api().turn_on(&self.config.target, None).await?;
+                ctx.api().turn_on(&self.config.target).await?;
             }
             Some("off") => {
-                self.api().turn_off(&self.config.target).await?;
+                ctx.api().turn_off(&self.config.target).await?;
             }
             _ => return Ok(()),
         }
@@ -100,24 +91,28 @@ impl App for Mirror {
     type Config = MirrorConfig;
     type Message = Arc<StateChanged>;
 
-    async fn initialize(config: MirrorConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
-        ctx.bus().on_state_change(&config.entity).send_with(|c| c);
-        Ok(Self { ctx, config })
+    async fn initialize(config: MirrorConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        ctx.bus().on(&config.entity).send_with(|c| c);
+        Ok(Self { config })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
+    async fn handle(
+        &mut self,
+        ctx: &AppContext<Self>,
+        change: Arc<StateChanged>,
+    ) -> Result<(), BoxError> {
+        self.follow(ctx, &change).await
     }
 
-    async fn handle(&mut self, change: Arc<StateChanged>) -> Result<(), BoxError> {
-        self.follow(&change).await
-    }
-
-    async fn on_reconnect(&mut self, changed: Arc<[StateChanged]>) -> Result<(), BoxError> {
+    async fn on_reconnect(
+        &mut self,
+        ctx: &AppContext<Self>,
+        changed: Arc<[StateChanged]>,
+    ) -> Result<(), BoxError> {
         for change in changed.iter().filter(|c| c.entity_id == self.config.entity) {
             let state = change.new_state.as_ref().map_or("", |s| s.state.as_str());
             tracing::info!(entity = %change.entity_id, state, "mirror: changed while away");
-            self.follow(change).await?;
+            self.follow(ctx, change).await?;
         }
         Ok(())
     }
@@ -126,7 +121,6 @@ impl App for Mirror {
 /// Writes numbered keys into its cache as fast as a 1 ms timer allows, and says how far it
 /// got after each batch: the kill test checks that every key it reported is there.
 struct Writer {
-    ctx: AppContext<Self>,
     next: u64,
 }
 
@@ -138,22 +132,18 @@ impl App for Writer {
     type Config = WriterConfig;
     type Message = Batch;
 
-    async fn initialize(_: WriterConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+    async fn initialize(_: WriterConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
         let next = ctx.cache().get_or("next", 0u64)?;
         ctx.scheduler().run_every(Duration::from_millis(1), Batch)?;
-        Ok(Self { ctx, next })
+        Ok(Self { next })
     }
 
-    fn context(&self) -> &AppContext<Self> {
-        &self.ctx
-    }
-
-    async fn handle(&mut self, _: Batch) -> Result<(), BoxError> {
+    async fn handle(&mut self, ctx: &AppContext<Self>, _: Batch) -> Result<(), BoxError> {
         for _ in 0..50 {
-            self.cache().set(&format!("k{}", self.next), &self.next)?;
+            ctx.cache().set(&format!("k{}", self.next), &self.next)?;
             self.next += 1;
         }
-        self.cache().set("next", &self.next)?;
+        ctx.cache().set("next", &self.next)?;
         tracing::info!(next = self.next, "written");
         Ok(())
     }
@@ -163,11 +153,63 @@ impl App for Writer {
 #[derive(Debug, Deserialize)]
 struct WriterConfig {}
 
+/// The README's example app, verbatim, so that it keeps compiling.
+mod readme {
+    use hassette_core::prelude::*;
+
+    #[derive(serde::Deserialize)]
+    pub(crate) struct NightLightConfig {
+        sensor: String,
+        light: String,
+        #[serde(with = "hassette_core::duration")]
+        off_after: Duration, // "2m"
+    }
+
+    #[derive(Clone)]
+    pub(crate) enum Msg {
+        Motion,
+        Quiet,
+    }
+
+    pub(crate) struct NightLight {
+        config: NightLightConfig,
+    }
+
+    impl App for NightLight {
+        type Config = NightLightConfig;
+        type Message = Msg;
+
+        async fn initialize(
+            config: NightLightConfig,
+            ctx: &AppContext<Self>,
+        ) -> Result<Self, BoxError> {
+            ctx.bus().on(&config.sensor).to("on").send(Msg::Motion);
+            // "off for 2 minutes", counted from the sensor's last change (a restart keeps it)
+            (ctx.bus().on(&config.sensor).to("off"))
+                .duration(config.off_after)
+                .send(Msg::Quiet);
+            Ok(Self { config })
+        }
+
+        async fn handle(&mut self, ctx: &AppContext<Self>, message: Msg) -> Result<(), BoxError> {
+            let service = match message {
+                Msg::Motion => "light.turn_on",
+                Msg::Quiet => "light.turn_off",
+            };
+            (ctx.api().call(service).target(&self.config.light))
+                .data(json!({"transition": 2}))
+                .await?;
+            Ok(())
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let mut apps = apps_example::registry();
     apps.register::<Panicky>()
         .register::<Sluggish>()
         .register::<Mirror>()
-        .register::<Writer>();
+        .register::<Writer>()
+        .register::<readme::NightLight>();
     hassette_cli::main(apps)
 }

@@ -45,6 +45,7 @@ use url::Url;
 
 pub use world::ServiceCall;
 
+use crate::clock::Clock;
 use crate::config::Secret;
 use crate::ha::{ClientOptions, State};
 use world::{BusEvent, World};
@@ -65,6 +66,9 @@ pub struct FakeOptions {
     /// Send several messages as one JSON-array frame when the client enabled
     /// `coalesce_messages` (default `true`).
     pub coalesce: bool,
+    /// The clock state changes are stamped with (`last_changed`, `last_updated`); default
+    /// the system's. The app harness shares its manual clock.
+    pub clock: Clock,
 }
 
 impl Default for FakeOptions {
@@ -75,6 +79,7 @@ impl Default for FakeOptions {
             time_zone: "Europe/Amsterdam".into(),
             states: demo::states(),
             coalesce: true,
+            clock: Clock::system(),
         }
     }
 }
@@ -153,6 +158,7 @@ impl FakeHomeAssistant {
         let listener = server::bind(0)?;
         let port = listener.local_addr()?.port();
         let mut world = World::new(&opts.ha_version, &opts.time_zone, opts.states);
+        world.clock = opts.clock;
         if !world.reports_last_reported() {
             for s in world.states.values_mut() {
                 s.last_reported = None;

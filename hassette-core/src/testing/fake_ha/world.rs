@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::clock::Clock;
 use crate::ha::types::ha_time;
 use crate::ha::{Context, State};
 
@@ -52,6 +53,9 @@ pub(crate) struct World {
     pub(crate) time_zone: String,
     pub(crate) version: String,
     pub(crate) calls: Vec<ServiceCall>,
+    /// The time states change at: the harness shares its manual clock, so `last_changed`
+    /// agrees with the time apps see.
+    pub(crate) clock: Clock,
     ctx_counter: u64,
 }
 
@@ -76,6 +80,7 @@ impl World {
             time_zone: time_zone.into(),
             version: version.into(),
             calls: Vec::new(),
+            clock: Clock::system(),
             ctx_counter: 0,
         }
     }
@@ -94,7 +99,7 @@ impl World {
     pub(crate) fn context(&mut self, user: Option<&str>) -> Context {
         self.ctx_counter += 1;
         const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-        let millis = u128::try_from(Timestamp::now().as_millisecond()).unwrap_or(0);
+        let millis = u128::try_from(self.clock.now().as_millisecond()).unwrap_or(0);
         let value =
             (millis << 80) | (u128::from(self.ctx_counter) << 16) | u128::from(fastrand::u16(..));
         let id: String = (0..26)
@@ -145,7 +150,7 @@ impl World {
         attributes: Option<Map<String, Value>>,
         context: Option<Context>,
     ) -> Option<Change> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let ctx = match context {
             Some(c) => c,
             None => self.context(None),

@@ -35,7 +35,7 @@ fn ttl_is_absolute_and_survives_a_reopen() {
     let opts = CacheOptions::new(tmp.path(), "TestApp").clock(clock.clone());
     let cache = Cache::open(opts.clone()).unwrap();
     cache
-        .set_with_ttl("weather", &"sunny", SignedDuration::from_hours(1))
+        .set_with_ttl("weather", &"sunny", Duration::from_secs(3600))
         .unwrap();
     cache
         .set_with_ttl("short", &1, Duration::from_secs(60))
@@ -51,7 +51,7 @@ fn ttl_is_absolute_and_survives_a_reopen() {
     );
     assert_eq!(
         cache.info("weather").unwrap().unwrap().ttl,
-        Some(SignedDuration::from_mins(1))
+        Some(Duration::from_secs(60))
     );
     assert_eq!(
         cache.get::<i32>("short").unwrap(),
@@ -83,7 +83,7 @@ fn expired_entries_are_purged_in_the_background() {
     .unwrap();
     for i in 0..50 {
         cache
-            .set_with_ttl(&format!("k{i}"), &i, SignedDuration::from_secs(10))
+            .set_with_ttl(&format!("k{i}"), &i, Duration::from_secs(10))
             .unwrap();
     }
     cache.set("keep", &1).unwrap();
