@@ -62,6 +62,11 @@ http:
 api:
 websocket_api:
 sun:
+# history and logbook over the websocket (hassette's Api::history, Api::logbook)
+recorder:
+  commit_interval: 0
+history:
+logbook:
 {demo}
 input_boolean:
   test_motion:

@@ -194,7 +194,7 @@ class_name = "MotionLight"
 [hassette.apps.hallway_light.config]
 sensor = "binary_sensor.hallway_motion"
 light = "light.kitchen"
-off_after_secs = 1
+off_after = "1s"
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +213,7 @@ async fn an_example_app_reacts_to_state_changes_and_sigterm_exits_0() {
     })
     .await;
     fake.set_state("binary_sensor.hallway_motion", "off", None);
-    // off_after_secs = 1: the duration filter turns it off after a quiet second.
+    // off_after = "1s": the duration filter turns it off after a quiet second.
     eventually("the light to turn off", || {
         fake.state("light.kitchen")
             .is_some_and(|s| s.state == "off")

@@ -7,6 +7,7 @@ use jiff::Zoned;
 use tokio::sync::mpsc;
 
 use super::App;
+use super::timers::{AppScheduler, TrackedJob};
 use crate::bus::{Bus, Delivery, EventSubscriptionBuilder, OwnerId, StateSubscriptionBuilder};
 use crate::cache::{AppCache, CacheRegistry};
 use crate::ha::{Api, StateChanged};
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) scheduler: Scheduler,
     pub(crate) caches: CacheRegistry,
     pub(crate) activity: Arc<Activity>,
+    pub(crate) owned: super::OwnedEntities,
+    pub(crate) directory: super::messages::Directory,
 }
 
 /// Everything an app instance reaches: its identity, the Home Assistant [`Api`], the
@@ -74,7 +77,9 @@ struct Inner<A: App> {
     owner: OwnerId,
     shared: Shared,
     mailbox: mpsc::Sender<Envelope<A::Message>>,
-    jobs: Mutex<Vec<JobHandle>>,
+    jobs: Mutex<Vec<TrackedJob>>,
+    /// Tasks forwarding Home Assistant subscriptions (triggers, templates) to the mailbox.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl<A: App> crate::domain::Connected for AppContext<A> {
@@ -99,6 +104,14 @@ impl<A: App> AppContext<A> {
         let cache = shared
             .caches
             .app_cache(A::class_name(), cache_size, &instance);
+        let inbox_tx = mailbox.clone();
+        let inbox_activity = Arc::clone(&shared.activity);
+        shared.directory.register::<A::Message>(
+            std::any::TypeId::of::<A>(),
+            &instance,
+            owner,
+            Arc::new(move |m| deliver(&inbox_tx, &inbox_activity, m)),
+        );
         Self {
             inner: Arc::new(Inner {
                 key,
@@ -108,6 +121,7 @@ impl<A: App> AppContext<A> {
                 shared,
                 mailbox,
                 jobs: Mutex::new(Vec::new()),
+                tasks: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -158,7 +172,58 @@ impl<A: App> AppContext<A> {
     /// Timers that deliver this app's messages.
     #[must_use]
     pub fn scheduler(&self) -> AppScheduler<'_, A> {
-        AppScheduler { ctx: self }
+        AppScheduler::new(self)
+    }
+
+    /// An entity this app owns in Home Assistant (`sensor.*`, `binary_sensor.*`): set its
+    /// state, unit, device class and attributes, then `.await` to publish it.
+    ///
+    /// ```ignore
+    /// ctx.entity("sensor.outside_summary").state(21.5).unit("°C").device_class("temperature").await?;
+    /// ```
+    ///
+    /// The last published state is kept in this app's cache, and published again by the
+    /// runtime whenever the connection comes back (Home Assistant forgets such states when it
+    /// restarts), so the entity is back by itself after a Home Assistant restart.
+    pub fn entity(&self, entity_id: &str) -> super::EntityUpdate<'_> {
+        super::EntityUpdate {
+            client: self.inner.shared.api.client(),
+            cache: &self.inner.cache,
+            owned: &self.inner.shared.owned,
+            entity_id: entity_id.to_owned(),
+            state: None,
+            attributes: serde_json::Map::new(),
+        }
+    }
+
+    /// Sends a message to the instance `instance` of app class `B`, into its mailbox: `B`'s
+    /// own message type, checked by the compiler.
+    ///
+    /// ```ignore
+    /// ctx.send_to::<Lights>("hall", LightsMsg::AllOff)?;
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`super::SendError::NoSuchInstance`] when no instance of that name runs,
+    /// [`super::SendError::Full`] when its mailbox is full.
+    pub fn send_to<B: App>(
+        &self,
+        instance: &str,
+        message: B::Message,
+    ) -> Result<(), super::SendError> {
+        self.inner.shared.directory.send(
+            std::any::TypeId::of::<B>(),
+            B::class_name(),
+            instance,
+            message,
+        )
+    }
+
+    /// Publishes `message` on a topic: every instance that subscribed to it for this type
+    /// ([`AppBus::on_topic`]) gets a clone in its mailbox. Returns how many did.
+    pub fn publish<T: Clone + Send + 'static>(&self, topic: &str, message: T) -> usize {
+        self.inner.shared.directory.publish(topic, &message)
     }
 
     /// Puts a message in this app's own mailbox (handled after the current handler returns).
@@ -184,28 +249,67 @@ impl<A: App> AppContext<A> {
         }
     }
 
-    fn track(&self, job: JobHandle) -> JobHandle {
-        let mut jobs = self
-            .inner
+    /// Keeps a job for `jobs()` and for cancelling at stop; a named job replaces the active
+    /// job of the same name.
+    pub(super) fn track(&self, job: TrackedJob) -> JobHandle {
+        let mut jobs = self.jobs();
+        jobs.retain(|j| j.handle.is_active());
+        if let Some(name) = &job.name {
+            for old in jobs.iter().filter(|j| j.name.as_ref() == Some(name)) {
+                old.handle.cancel();
+            }
+            jobs.retain(|j| j.name.as_ref() != Some(name));
+        }
+        let handle = job.handle.clone();
+        jobs.push(job);
+        handle
+    }
+
+    pub(super) fn jobs(&self) -> std::sync::MutexGuard<'_, Vec<TrackedJob>> {
+        self.inner
             .jobs
             .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps a forwarding task, aborted when the app stops.
+    pub(super) fn keep_task(&self, task: tokio::task::AbortHandle) {
+        let mut tasks = self
+            .inner
+            .tasks
+            .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        jobs.retain(JobHandle::is_active);
-        jobs.push(job.clone());
-        job
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    pub(super) fn mailbox(&self) -> &mpsc::Sender<Envelope<A::Message>> {
+        &self.inner.mailbox
+    }
+
+    pub(super) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    pub(super) fn owner_name(&self) -> String {
+        format!("{}/{}", self.inner.key, self.inner.instance)
     }
 
     /// Cancels every subscription and timer of this instance (it has stopped).
     pub(crate) fn stop(&self) {
         self.inner.shared.bus.remove_owner(self.inner.owner);
-        for job in self
+        self.inner.shared.directory.remove_owner(self.inner.owner);
+        for job in self.jobs().drain(..) {
+            job.handle.cancel();
+        }
+        for task in self
             .inner
-            .jobs
+            .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
         {
-            job.cancel();
+            task.abort();
         }
     }
 }
@@ -317,6 +421,94 @@ impl<A: App> AppBus<'_, A> {
         )
     }
 
+    /// Messages published on `topic` with type `T` (by any app, [`AppContext::publish`]),
+    /// delivered as `make(message)`.
+    ///
+    /// ```ignore
+    /// ctx.bus().on_topic("alarm", Msg::Alarm); // Msg::Alarm(AlarmRaised)
+    /// ```
+    pub fn on_topic<T: Send + 'static>(
+        &self,
+        topic: &str,
+        make: impl Fn(T) -> A::Message + Send + Sync + 'static,
+    ) {
+        let ctx = self.ctx;
+        let (tx, activity) = (ctx.mailbox().clone(), Arc::clone(&ctx.shared().activity));
+        ctx.shared().directory.subscribe::<T>(
+            topic,
+            ctx.inner.owner,
+            Arc::new(move |m| deliver(&tx, &activity, make(m))),
+        );
+    }
+
+    /// A Home Assistant trigger (automation syntax: `{"platform": "state", "entity_id": ..,
+    /// "to": "on", "for": "00:05:00"}`, `numeric_state`, `time_pattern`, ...), evaluated by
+    /// Home Assistant; each firing is delivered as `make(event)`. Kept across reconnects.
+    ///
+    /// # Errors
+    ///
+    /// Home Assistant rejects the trigger (`invalid_format`), or is not connected.
+    pub async fn on_trigger(
+        &self,
+        trigger: serde_json::Value,
+        make: impl Fn(crate::ha::TriggerEvent) -> A::Message + Send + Sync + 'static,
+    ) -> Result<(), crate::ha::HaError> {
+        let sub = self.ctx.api().client().subscribe_trigger(trigger).await?;
+        self.forward(sub, make);
+        Ok(())
+    }
+
+    /// A live template: its rendering now, and again each time it changes (Home Assistant
+    /// follows the entities it reads), delivered as `make(text)`. Kept across reconnects.
+    ///
+    /// # Errors
+    ///
+    /// `template_error` for a broken template, or not connected.
+    pub async fn on_template(
+        &self,
+        template: &str,
+        make: impl Fn(String) -> A::Message + Send + Sync + 'static,
+    ) -> Result<(), crate::ha::HaError> {
+        let sub = self
+            .ctx
+            .api()
+            .client()
+            .subscribe_template(template, None)
+            .await?;
+        self.forward(sub, move |r: crate::ha::TemplateRender| {
+            make(match r.result {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+        });
+        Ok(())
+    }
+
+    /// Moves what a Home Assistant subscription yields into the mailbox, until the app stops.
+    fn forward<T: Send + 'static>(
+        &self,
+        mut sub: crate::ha::Subscription<T>,
+        make: impl Fn(T) -> A::Message + Send + 'static,
+    ) {
+        let (tx, activity) = (
+            self.ctx.mailbox().clone(),
+            Arc::clone(&self.ctx.shared().activity),
+        );
+        let name = self.ctx.owner_name();
+        let task = tokio::spawn(async move {
+            while let Some(item) = sub.recv().await {
+                match deliver(&tx, &activity, make(item)) {
+                    Delivery::Sent => {}
+                    Delivery::Full => {
+                        tracing::warn!(app = %name, "app mailbox full: dropped a trigger or template update")
+                    }
+                    Delivery::Closed => return,
+                }
+            }
+        });
+        self.ctx.keep_task(task.abort_handle());
+    }
+
     /// Service calls (`call_service` events) of a domain and, if given, one service.
     pub fn on_service_call(
         &self,
@@ -329,167 +521,5 @@ impl<A: App> AppBus<'_, A> {
             data.insert("service".into(), service.into());
         }
         EventSubscriptionBuilder::new(self.ctx.sink(), "call_service".to_owned(), data)
-    }
-}
-
-/// An app's view of the scheduler: timers whose deliveries are the app's own messages. Every
-/// timer is cancelled when the app stops.
-#[derive(Debug)]
-pub struct AppScheduler<'a, A: App> {
-    ctx: &'a AppContext<A>,
-}
-
-impl<A: App> AppScheduler<'_, A> {
-    /// Schedules a job that delivers `make()` when due; `None` delivers nothing. One-shot
-    /// triggers end by themselves after firing; the job asks to be removed only when the app
-    /// has stopped.
-    fn schedule(
-        &self,
-        trigger: crate::scheduler::Trigger,
-        mut make: impl FnMut() -> Option<A::Message> + Send + 'static,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
-        let mailbox = self.ctx.inner.mailbox.clone();
-        let activity = Arc::clone(&self.ctx.inner.shared.activity);
-        let name = format!("{}/{}", self.ctx.inner.key, self.ctx.inner.instance);
-        let job = Box::new(move |_fired: crate::scheduler::FireInfo| {
-            let Some(message) = make() else { return true };
-            match deliver(&mailbox, &activity, message) {
-                Delivery::Sent => true,
-                Delivery::Full => {
-                    tracing::warn!(app = %name, "app mailbox full: a timer's message was dropped");
-                    true
-                }
-                Delivery::Closed => false,
-            }
-        });
-        let handle = self.ctx.inner.shared.scheduler.schedule(trigger, job)?;
-        Ok(self.ctx.track(handle))
-    }
-
-    /// Delivers `message` once, after `delay`.
-    ///
-    /// # Errors
-    ///
-    /// The scheduler has stopped (the runtime is shutting down).
-    pub fn run_in(
-        &self,
-        delay: std::time::Duration,
-        message: A::Message,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
-        let mut message = Some(message);
-        self.schedule(crate::scheduler::Trigger::In(delay), move || message.take())
-    }
-
-    /// Delivers `message` once, at `at`.
-    ///
-    /// # Errors
-    ///
-    /// As [`AppScheduler::run_in`].
-    pub fn run_at(
-        &self,
-        at: jiff::Timestamp,
-        message: A::Message,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError> {
-        let mut message = Some(message);
-        self.schedule(crate::scheduler::Trigger::At(at), move || message.take())
-    }
-
-    /// Delivers `message` every `period`, the first time one period from now.
-    ///
-    /// # Errors
-    ///
-    /// A zero period, or the scheduler has stopped.
-    pub fn run_every(
-        &self,
-        period: std::time::Duration,
-        message: A::Message,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError>
-    where
-        A::Message: Clone,
-    {
-        self.schedule(
-            crate::scheduler::Trigger::Every {
-                period,
-                first: None,
-            },
-            move || Some(message.clone()),
-        )
-    }
-
-    /// Delivers `message` every day at a local time in Home Assistant's time zone, DST-safe: a
-    /// time skipped by a spring-forward change fires at the first valid instant after it, a
-    /// time repeated by a fall-back change fires once.
-    ///
-    /// # Errors
-    ///
-    /// The scheduler has stopped.
-    pub fn run_daily(
-        &self,
-        at: jiff::civil::Time,
-        message: A::Message,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError>
-    where
-        A::Message: Clone,
-    {
-        self.schedule(crate::scheduler::Trigger::Daily(at), move || {
-            Some(message.clone())
-        })
-    }
-
-    /// Delivers `message` on a cron schedule (5 fields, or 6 with seconds first), in Home
-    /// Assistant's time zone.
-    ///
-    /// # Errors
-    ///
-    /// An invalid expression (naming the bad field), or the scheduler has stopped.
-    pub fn run_cron(
-        &self,
-        expression: &str,
-        message: A::Message,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError>
-    where
-        A::Message: Clone,
-    {
-        let schedule = expression.parse()?;
-        self.schedule(crate::scheduler::Trigger::Cron(schedule), move || {
-            Some(message.clone())
-        })
-    }
-
-    /// Delivers `message` at every sunrise, shifted by `offset` (negative: before), as
-    /// `sun.sun` reports it.
-    ///
-    /// # Errors
-    ///
-    /// The scheduler has stopped.
-    pub fn run_at_sunrise(
-        &self,
-        offset: jiff::SignedDuration,
-        message: A::Message,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError>
-    where
-        A::Message: Clone,
-    {
-        self.schedule(crate::scheduler::Trigger::Sunrise { offset }, move || {
-            Some(message.clone())
-        })
-    }
-
-    /// Delivers `message` at every sunset, shifted by `offset`.
-    ///
-    /// # Errors
-    ///
-    /// The scheduler has stopped.
-    pub fn run_at_sunset(
-        &self,
-        offset: jiff::SignedDuration,
-        message: A::Message,
-    ) -> Result<JobHandle, crate::scheduler::ScheduleError>
-    where
-        A::Message: Clone,
-    {
-        self.schedule(crate::scheduler::Trigger::Sunset { offset }, move || {
-            Some(message.clone())
-        })
     }
 }

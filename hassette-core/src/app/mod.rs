@@ -6,15 +6,23 @@
 //! connection is made.
 
 mod context;
+mod messages;
+mod owned;
 mod probe;
 mod registry;
+mod timers;
 
 use std::future::Future;
 use std::sync::Arc;
 
 pub(crate) use context::{Activity, Envelope, Shared, deliver_envelope};
-pub use context::{AppBus, AppContext, AppScheduler, IntoEntities};
+pub use context::{AppBus, AppContext, IntoEntities};
+pub(crate) use messages::Directory;
+pub use messages::SendError;
+pub use owned::{EntityError, EntityUpdate};
+pub(crate) use owned::{OwnedEntities, valid_entity_id};
 pub use registry::{AppClass, AppRegistry, ConfigProblem};
+pub use timers::{AppScheduler, JobInfo};
 
 pub use crate::ha::BoxError;
 use crate::ha::StateChanged;

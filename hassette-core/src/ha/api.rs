@@ -78,6 +78,35 @@ impl Api {
         }
     }
 
+    /// The states an entity took from `start` to `end`; see [`Client::history`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::history`].
+    pub async fn history(
+        &self,
+        entity_id: &str,
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+    ) -> Result<Vec<super::HistoryState>, HaError> {
+        self.client.history(entity_id, start, end).await
+    }
+
+    /// Logbook entries of these entities (empty: all) from `start` to `end`; see
+    /// [`Client::logbook`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::logbook`].
+    pub async fn logbook(
+        &self,
+        entity_ids: &[&str],
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+    ) -> Result<Vec<super::LogbookEntry>, HaError> {
+        self.client.logbook(entity_ids, start, end).await
+    }
+
     /// Fires an event on Home Assistant's bus.
     ///
     /// # Errors

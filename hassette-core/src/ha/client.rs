@@ -175,6 +175,7 @@ struct Inner {
     next_sub_key: AtomicU64,
     dropped: Arc<AtomicU64>,
     ha_version: Option<String>,
+    rest: super::rest::Rest,
 }
 
 /// The running session task. Await [`SessionHandle::closed`] after cancelling the shutdown
@@ -239,6 +240,12 @@ impl Client {
                 next_sub_key: AtomicU64::new(1),
                 dropped,
                 ha_version,
+                rest: super::rest::Rest {
+                    base_url: opts.base_url.clone(),
+                    token: opts.token.clone(),
+                    verify_ssl: opts.verify_ssl,
+                    timeout: opts.command_timeout,
+                },
             }),
         };
         Ok((client, SessionHandle { task }))
@@ -297,6 +304,11 @@ impl Client {
         }
     }
 
+    /// A typed command, for the other modules of `ha`.
+    pub(super) async fn command<T: DeserializeOwned>(&self, cmd: Command) -> Result<T, HaError> {
+        self.request(cmd).await
+    }
+
     async fn request<T: DeserializeOwned>(&self, cmd: Command) -> Result<T, HaError> {
         let raw = self.request_raw(cmd).await?;
         serde_json::from_str(raw.get()).map_err(HaError::Decode)
@@ -350,6 +362,27 @@ impl Client {
             cmd = cmd.with("return_response", true);
         }
         self.request(cmd).await
+    }
+
+    /// Creates or sets an entity's state in Home Assistant (`POST /api/states/<entity_id>`:
+    /// the websocket API has no command for it). Such a state is not kept by Home Assistant
+    /// across its restarts; the runtime publishes an app's own entities again after a
+    /// reconnect.
+    ///
+    /// # Errors
+    ///
+    /// [`HaError::Command`] with code `http_<status>` when Home Assistant refuses
+    /// (`http_400` for a malformed entity id, `http_401` for a bad token),
+    /// [`HaError::Connect`], [`HaError::Timeout`].
+    pub async fn set_state(
+        &self,
+        entity_id: &str,
+        state: &str,
+        attributes: &serde_json::Map<String, Value>,
+    ) -> Result<State, HaError> {
+        self.ensure_connected()?;
+        let body = serde_json::json!({ "state": state, "attributes": attributes });
+        self.inner.rest.set_state(entity_id, &body).await
     }
 
     /// Every entity's state.
@@ -433,6 +466,24 @@ impl Client {
             Value::String(s) => s,
             other => other.to_string(),
         })
+    }
+
+    /// A live template: every rendering, the first at once and then one each time the
+    /// result changes (Home Assistant follows the entities the template reads). Survives
+    /// reconnects.
+    ///
+    /// # Errors
+    ///
+    /// `template_error` for a broken template, and as every command.
+    pub async fn subscribe_template(
+        &self,
+        template: &str,
+        variables: Option<Value>,
+    ) -> Result<Subscription<TemplateRender>, HaError> {
+        let cmd = Command::new("render_template")
+            .with("template", template)
+            .with_opt("variables", variables);
+        self.subscribe(cmd, self.inner.subscriber_capacity).await
     }
 
     /// Subscribes to events of one type (`None`: every event; prefer a type, HA sends a lot).

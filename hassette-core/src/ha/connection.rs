@@ -79,7 +79,7 @@ pub(crate) struct Connection {
 
 static INSECURE_WARNING: Once = Once::new();
 
-fn tls_config(verify: bool) -> Result<Arc<ClientConfig>, HaError> {
+pub(crate) fn tls_config(verify: bool) -> Result<Arc<ClientConfig>, HaError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

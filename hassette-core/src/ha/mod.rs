@@ -19,6 +19,8 @@ mod client;
 mod connection;
 mod error;
 mod protocol;
+mod records;
+mod rest;
 mod session;
 pub(crate) mod types;
 
@@ -29,6 +31,7 @@ pub use client::{
 };
 pub use connection::websocket_url;
 pub use error::{BoxError, HaError};
+pub use records::{Area, Device, EntityEntry, HistoryState, Label, LogbookEntry};
 pub(crate) use session::diff_states;
 pub use types::{
     Context, Event, EventData, HaConfig, ServiceResponse, State, StateChanged, TemplateRender,

@@ -179,6 +179,7 @@ impl Runtime {
             .await
             .map_err(RuntimeError::Startup)?;
         states.replace_all(client.get_states().await.map_err(RuntimeError::Startup)?);
+        states.set_registries(crate::state::load_registries(&client).await);
         tracing::info!(
             entities = states.len(),
             ha_version = client.ha_version().unwrap_or("?"),
@@ -202,6 +203,8 @@ impl Runtime {
             scheduler,
             caches,
             activity,
+            owned: crate::app::OwnedEntities::default(),
+            directory: crate::app::Directory::default(),
         };
         let mut background = vec![tokio::spawn(forward_states(
             client.clone(),
@@ -264,6 +267,7 @@ impl Runtime {
         background.push(tokio::spawn(watch_connection(
             client.clone(),
             states,
+            shared.owned.clone(),
             reconnect_hooks,
             fatal_tx,
         )));
@@ -464,6 +468,7 @@ async fn subscribe_event_types(
 async fn watch_connection(
     client: Client,
     states: States,
+    owned: crate::app::OwnedEntities,
     hooks: Vec<supervisor::ReconnectHook>,
     fatal: mpsc::Sender<RuntimeError>,
 ) {
@@ -479,7 +484,16 @@ async fn watch_connection(
                     }
                 };
                 let changed: Arc<[StateChanged]> = states.replace_and_diff(fresh).into();
+                states.set_registries(crate::state::load_registries(&client).await);
                 tracing::info!(changed = changed.len(), "reconnected to Home Assistant");
+                // Before the apps hear of it: a restarted Home Assistant has lost them.
+                let republished = owned.republish(&client).await;
+                if republished > 0 {
+                    tracing::info!(
+                        entities = republished,
+                        "published the apps' own entities again"
+                    );
+                }
                 for hook in &hooks {
                     hook(Arc::clone(&changed));
                 }
@@ -517,6 +531,8 @@ fn sun_source(states: States) -> SunSource {
         Some(SunTimes {
             next_rising: time("next_rising")?,
             next_setting: time("next_setting")?,
+            next_dawn: time("next_dawn"),
+            next_dusk: time("next_dusk"),
         })
     })
 }

@@ -475,6 +475,16 @@ impl JobHandle {
         self.active.load(Ordering::SeqCst)
     }
 
+    /// When the job fires next; `None` once it is done, while it runs, and while a sun job
+    /// waits for its source to report the event.
+    #[must_use]
+    pub fn next_due(&self) -> Option<Timestamp> {
+        if !self.is_active() {
+            return None;
+        }
+        self.shared.upgrade()?.due_of(self.id)
+    }
+
     /// The job's id, unique within its scheduler (also in the scheduler's debug logs).
     ///
     /// # Examples

@@ -152,6 +152,11 @@ impl Shared {
         self.lock().jobs.len()
     }
 
+    /// When job `id` fires next (a sun job's re-read of its source counts as not firing).
+    pub(super) fn due_of(&self, id: u64) -> Option<Timestamp> {
+        self.lock().jobs.get(&id).filter(|e| e.fires).map(|e| e.due)
+    }
+
     pub(super) fn next_due(&self) -> Option<Timestamp> {
         self.lock().queue.first().map(|(due, _)| *due)
     }

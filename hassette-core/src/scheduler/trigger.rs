@@ -68,6 +68,16 @@ pub enum Trigger {
         /// Added to the sunset time; negative means before.
         offset: SignedDuration,
     },
+    /// At the next dawn (civil twilight begins: `sun.sun`'s `next_dawn`) plus `offset`.
+    Dawn {
+        /// Added to the dawn time; negative means before.
+        offset: SignedDuration,
+    },
+    /// At the next dusk (civil twilight ends: `sun.sun`'s `next_dusk`) plus `offset`.
+    Dusk {
+        /// Added to the dusk time; negative means before.
+        offset: SignedDuration,
+    },
 }
 
 /// The next sun events, as Home Assistant's `sun.sun` entity reports them in its
@@ -81,6 +91,8 @@ pub enum Trigger {
 /// let sun = SunTimes {
 ///     next_rising: "2025-06-02T03:20:00Z".parse()?,
 ///     next_setting: "2025-06-01T20:05:00Z".parse()?,
+///     next_dawn: None,
+///     next_dusk: None,
 /// };
 /// assert!(sun.next_setting < sun.next_rising);
 /// # Ok::<(), jiff::Error>(())
@@ -91,6 +103,10 @@ pub struct SunTimes {
     pub next_rising: Timestamp,
     /// The next sunset.
     pub next_setting: Timestamp,
+    /// The next dawn, when reported.
+    pub next_dawn: Option<Timestamp>,
+    /// The next dusk, when reported.
+    pub next_dusk: Option<Timestamp>,
 }
 
 /// Where the scheduler reads the next sun events: `None` while they are unknown (not
@@ -168,7 +184,13 @@ impl Trigger {
     }
 
     pub(super) fn is_sun(&self) -> bool {
-        matches!(self, Trigger::Sunrise { .. } | Trigger::Sunset { .. })
+        matches!(
+            self,
+            Trigger::Sunrise { .. }
+                | Trigger::Sunset { .. }
+                | Trigger::Dawn { .. }
+                | Trigger::Dusk { .. }
+        )
     }
 
     /// The first due time of a newly scheduled job. Sun triggers call `sun`.
@@ -198,7 +220,10 @@ impl Trigger {
                 add(now, first.unwrap_or(*period)).map(fire)
             }
             Trigger::Daily(_) | Trigger::Cron(_) => Ok(self.local_after(now, tz)),
-            Trigger::Sunrise { .. } | Trigger::Sunset { .. } => Ok(self.sun_plan(now, None, sun)),
+            Trigger::Sunrise { .. }
+            | Trigger::Sunset { .. }
+            | Trigger::Dawn { .. }
+            | Trigger::Dusk { .. } => Ok(self.sun_plan(now, None, sun)),
         }
     }
 
@@ -207,9 +232,12 @@ impl Trigger {
     /// past rather than fire them in a burst.
     pub(super) fn after_fire(&self, scheduled: Timestamp, now: Timestamp, tz: &TimeZone) -> Plan {
         match self {
-            Trigger::In(_) | Trigger::At(_) | Trigger::Sunrise { .. } | Trigger::Sunset { .. } => {
-                Plan::Done
-            }
+            Trigger::In(_)
+            | Trigger::At(_)
+            | Trigger::Sunrise { .. }
+            | Trigger::Sunset { .. }
+            | Trigger::Dawn { .. }
+            | Trigger::Dusk { .. } => Plan::Done,
             Trigger::Every { period, .. } => {
                 next_every(scheduled, *period, now).map_or(Plan::Done, fire)
             }
@@ -243,18 +271,24 @@ impl Trigger {
         let poll_at = |t: Timestamp| Plan::Poll {
             due: t.checked_add(SUN_POLL).unwrap_or(t),
         };
-        let (rising, offset) = match self {
-            Trigger::Sunrise { offset } => (true, *offset),
-            Trigger::Sunset { offset } => (false, *offset),
+        let offset = match self {
+            Trigger::Sunrise { offset }
+            | Trigger::Sunset { offset }
+            | Trigger::Dawn { offset }
+            | Trigger::Dusk { offset } => *offset,
             _ => return Plan::Done,
         };
         let Some(times) = sun() else {
             return poll_at(now);
         };
-        let event = if rising {
-            times.next_rising
-        } else {
-            times.next_setting
+        let event = match self {
+            Trigger::Sunrise { .. } => Some(times.next_rising),
+            Trigger::Sunset { .. } => Some(times.next_setting),
+            Trigger::Dawn { .. } => times.next_dawn,
+            _ => times.next_dusk,
+        };
+        let Some(event) = event else {
+            return poll_at(now);
         };
         let plan = |event: Timestamp| {
             event.checked_add(offset).ok().map(|due| Plan::Fire {

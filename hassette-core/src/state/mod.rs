@@ -7,7 +7,11 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use serde::de::DeserializeOwned;
 
-use crate::ha::{State, StateChanged};
+use crate::ha::{Area, Device, State, StateChanged};
+
+mod registry;
+pub use registry::Registries;
+pub(crate) use registry::load as load_registries;
 
 /// Every entity's current state. Cheap to clone; reads never wait on the network.
 ///
@@ -27,6 +31,7 @@ use crate::ha::{State, StateChanged};
 pub struct States {
     // A std lock: critical sections are a map lookup or insert, never across an await.
     inner: Arc<RwLock<HashMap<String, Arc<State>>>>,
+    registries: Arc<RwLock<Registries>>,
     sync: Arc<Sync>,
 }
 
@@ -178,6 +183,71 @@ impl States {
     pub(crate) fn mark_applied(&self) {
         self.sync.applied.fetch_add(1, Ordering::Release);
         self.sync.progress.notify_waiters();
+    }
+
+    /// The entity ids in an area (given by id, `kitchen`, or name, `Kitchen`): those placed
+    /// there and those whose device is there, sorted. Pass it to `bus().on(..)` or a service
+    /// call's `target(..)`.
+    #[must_use]
+    pub fn in_area(&self, area: &str) -> Vec<String> {
+        let reg = self.registries();
+        let Some(area_id) = reg.area_id(area) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = (reg.entities.keys())
+            .filter(|id| reg.area_of(id) == Some(area_id))
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The entity ids with a label (by id or name), sorted.
+    #[must_use]
+    pub fn with_label(&self, label: &str) -> Vec<String> {
+        let reg = self.registries();
+        let Some(label_id) = reg.label_id(label) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = (reg.entities.values())
+            .filter(|e| e.labels.iter().any(|l| l == label_id))
+            .map(|e| e.entity_id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The area an entity is in (its own, else its device's).
+    #[must_use]
+    pub fn area_of(&self, entity_id: &str) -> Option<Area> {
+        let reg = self.registries();
+        let id = reg.area_of(entity_id)?;
+        reg.areas.iter().find(|a| a.area_id == id).cloned()
+    }
+
+    /// The device an entity belongs to.
+    #[must_use]
+    pub fn device_of(&self, entity_id: &str) -> Option<Device> {
+        let reg = self.registries();
+        let device = reg.entities.get(entity_id)?.device_id.as_deref()?;
+        reg.devices.get(device).cloned()
+    }
+
+    /// A copy of the registries (areas, devices, entities, labels), as last read.
+    #[must_use]
+    pub fn registries(&self) -> Registries {
+        self.registries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the registries (at startup and after each reconnect).
+    pub(crate) fn set_registries(&self, registries: Registries) {
+        *self
+            .registries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = registries;
     }
 
     /// Replaces every state (after `get_states`).

@@ -72,6 +72,8 @@ impl Harness {
         *self.sun.lock().unwrap() = Some(SunTimes {
             next_rising: ts(rising),
             next_setting: ts(setting),
+            next_dawn: None,
+            next_dusk: None,
         });
     }
 

@@ -227,7 +227,7 @@ fn motion_app(off_after_secs: u64) -> String {
     format!(
         "[hassette.apps.hallway_light]\nclass_name = \"MotionLight\"\n\
          [hassette.apps.hallway_light.config]\nsensor = \"input_boolean.test_motion\"\n\
-         light = \"input_boolean.test_light\"\noff_after_secs = {off_after_secs}\n"
+         light = \"input_boolean.test_light\"\noff_after = \"{off_after_secs}s\"\n"
     )
 }
 
@@ -247,7 +247,7 @@ fn real_ha_an_app_switches_a_real_entity_on_a_real_state_change() {
     ha.wait_state("input_boolean.test_light", "on");
     h.wait_for("motion: light on");
     ha.call("input_boolean.turn_off", "input_boolean.test_motion");
-    // off_after_secs = 1: the duration filter turns it off after a quiet second.
+    // off_after = "1s": the duration filter turns it off after a quiet second.
     ha.wait_state("input_boolean.test_light", "off");
     h.wait_for("no motion: light off");
 

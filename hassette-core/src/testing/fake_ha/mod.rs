@@ -31,6 +31,8 @@
 //! ```
 
 mod demo;
+mod records;
+mod rest;
 mod server;
 mod world;
 
@@ -278,6 +280,57 @@ impl FakeHomeAssistant {
         if let Some(change) = world.set_state(entity_id, state, attributes, None) {
             self.shared.publish(world::state_changed_event(change));
         }
+    }
+
+    /// Adds an area to the area registry (`config/area_registry/list`), or renames it. The
+    /// demo house has `living_room`, `kitchen` and `bedroom`, as real Home Assistant's demo.
+    pub fn add_area(&self, area_id: &str, name: &str) {
+        self.shared.world().records.add_area(area_id, name);
+    }
+
+    /// Adds a device to the device registry, in an area or none.
+    pub fn add_device(&self, device_id: &str, name: &str, area_id: Option<&str>) {
+        self.shared
+            .world()
+            .records
+            .add_device(device_id, name, area_id);
+    }
+
+    /// Adds a label to the label registry.
+    pub fn add_label(&self, label_id: &str, name: &str) {
+        self.shared.world().records.add_label(label_id, name);
+    }
+
+    /// Sets an entity registry entry's area, device and labels (`None` leaves one as is).
+    pub fn set_entity_registry(
+        &self,
+        entity_id: &str,
+        area_id: Option<&str>,
+        device_id: Option<&str>,
+        labels: Option<&[&str]>,
+    ) {
+        let mut world = self.shared.world();
+        let entry = world.records.ensure_entity(entity_id);
+        if let Some(area) = area_id {
+            entry["area_id"] = area.into();
+        }
+        if let Some(device) = device_id {
+            entry["device_id"] = device.into();
+        }
+        if let Some(labels) = labels {
+            entry["labels"] = labels.iter().map(|l| Value::from(*l)).collect();
+        }
+    }
+
+    /// Makes `service` (`"weather.get_forecasts"`) a service that answers with `response`
+    /// when called with `return_response` (other services refuse `return_response`, as in
+    /// Home Assistant).
+    pub fn set_service_response(&self, service: &str, response: Value) {
+        self.shared
+            .world()
+            .records
+            .responses
+            .insert(service.to_owned(), response);
     }
 
     /// Removes an entity, sending `state_changed` with `new_state: null`.

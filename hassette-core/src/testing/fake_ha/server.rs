@@ -74,6 +74,10 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpLis
 type Ws = WebSocketStream<TcpStream>;
 
 async fn serve_client(shared: Arc<Shared>, stream: TcpStream) {
+    if super::rest::is_rest(&stream).await {
+        super::rest::serve(shared, stream).await;
+        return;
+    }
     let config = WebSocketConfig::default()
         .max_message_size(None)
         .max_frame_size(None);
@@ -206,6 +210,19 @@ enum Sub {
     Events(Option<String>),
     Trigger(Vec<Value>),
     Entities(Option<Vec<String>>),
+    /// A live template: rendered again when an entity it reads changes, sent when the result
+    /// differs.
+    Template {
+        template: String,
+        vars: Map<String, Value>,
+        entities: Vec<String>,
+        last: String,
+    },
+}
+
+fn template_event(text: &str, entities: &[String]) -> String {
+    json!({"result": text, "listeners": {"all": false, "entities": entities, "domains": [], "time": false}})
+        .to_string()
 }
 
 struct ClientConn {
@@ -430,7 +447,22 @@ impl ClientConn {
                         let mut out = self.drain(bus);
                         let mut res = json!({"context": ctx});
                         if msg.get("return_response").and_then(Value::as_bool) == Some(true) {
-                            res["response"] = Value::Null;
+                            let name = format!(
+                                "{}.{}",
+                                msg.get("domain")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default(),
+                                msg.get("service")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                            );
+                            let Some(response) =
+                                shared.world().records.responses.get(&name).cloned()
+                            else {
+                                // Home Assistant 2024.3.3's answer for a service without responses.
+                                return Some(vec![error(Some(id), ("unknown_error", "Invalid argument return_response=True when handler does not support responses".into(), None))]);
+                            };
+                            res["response"] = response;
                         }
                         out.push(result(id, &res));
                         out
@@ -438,6 +470,25 @@ impl ClientConn {
                     Err(e) => vec![error(Some(id), e)],
                 }
             }
+            "config/area_registry/list" => vec![result(id, &json!(shared.world().records.areas))],
+            "config/device_registry/list" => {
+                vec![result(id, &json!(shared.world().records.devices))]
+            }
+            "config/entity_registry/list" => {
+                let world = shared.world();
+                let entries: Vec<&Value> = world.records.entities.values().collect();
+                vec![result(id, &json!(entries))]
+            }
+            "config/label_registry/list" => vec![result(id, &json!(shared.world().records.labels))],
+            "config/floor_registry/list" => vec![result(id, &json!([]))],
+            "history/history_during_period" => match shared.world().records.history(msg) {
+                Ok(v) => vec![result(id, &v)],
+                Err(m) => vec![error(Some(id), ("invalid_start_time", m, None))],
+            },
+            "logbook/get_events" => match shared.world().records.logbook(msg) {
+                Ok(v) => vec![result(id, &v)],
+                Err(m) => vec![error(Some(id), ("invalid_start_time", m, None))],
+            },
             "render_template" => {
                 let template = msg
                     .get("template")
@@ -450,15 +501,20 @@ impl ClientConn {
                     .unwrap_or_default();
                 let rendered = world::render_template(template, &vars, &shared.world().states);
                 match rendered {
-                    Ok((text, entities)) => vec![
-                        result(id, &Value::Null),
-                        event(
+                    Ok((text, entities)) => {
+                        let frame = template_event(&text, &entities);
+                        let mut out = self.subscribe(
                             id,
-                            &json!({"result": text, "listeners": {"all": false,
-                                "entities": entities, "domains": [], "time": false}})
-                            .to_string(),
-                        ),
-                    ],
+                            Sub::Template {
+                                template: template.to_owned(),
+                                vars,
+                                entities,
+                                last: text,
+                            },
+                        );
+                        out.push(event(id, &frame));
+                        out
+                    }
                     Err(message) => vec![error(Some(id), ("template_error", message, None))],
                 }
             }
@@ -484,12 +540,15 @@ impl ClientConn {
     }
 
     /// The messages this connection's subscriptions make of one bus event.
-    fn route(&self, ev: &BusEvent) -> Vec<String> {
+    fn route(&mut self, ev: &BusEvent) -> Vec<String> {
         let mut ids: Vec<_> = self.subs.keys().copied().collect();
         ids.sort_unstable();
         let mut out = Vec::new();
         for id in ids {
-            match &self.subs[&id] {
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            match sub {
                 Sub::Events(t) => {
                     if t.as_deref().is_none_or(|t| t == ev.event_type) {
                         out.push(event(id, &ev.json));
@@ -513,6 +572,26 @@ impl ClientConn {
                     };
                     if filter.as_ref().is_none_or(|f| f.contains(entity_id)) {
                         out.push(event(id, &compressed_diff(change).to_string()));
+                    }
+                }
+                Sub::Template {
+                    template,
+                    vars,
+                    entities,
+                    last,
+                } => {
+                    let Some(change) = &ev.change else { continue };
+                    if !entities.contains(&change.entity_id) {
+                        continue;
+                    }
+                    let rendered =
+                        world::render_template(template, vars, &self.shared.world().states);
+                    if let Ok((text, now_reads)) = rendered
+                        && text != *last
+                    {
+                        out.push(event(id, &template_event(&text, &now_reads)));
+                        *last = text;
+                        *entities = now_reads;
                     }
                 }
             }
