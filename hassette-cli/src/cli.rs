@@ -10,6 +10,7 @@ Examples:
   hassette check                                 validate ./hassette.toml and every app's config
   hassette run --app porch_light                 run only the app `porch_light`
   hassette log --app porch_light --since 1h      what `porch_light` did in the last hour
+  hassette codegen -o src/ha.rs                  your entities and services as a typed Rust module
   hassette completions bash > /etc/bash_completion.d/hassette";
 
 /// Home Assistant automations written in Rust.
@@ -49,6 +50,8 @@ pub(crate) enum Command {
     Check,
     /// List the app classes this binary knows
     Apps,
+    /// Write your Home Assistant's entities and services as a typed Rust module
+    Codegen(CodegenArgs),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -64,6 +67,25 @@ pub(crate) struct RunArgs {
     /// Run only this app (repeatable)
     #[arg(long = "app", value_name = "KEY")]
     pub(crate) apps: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CodegenArgs {
+    /// Read from the built-in simulated Home Assistant instead of `base_url`
+    #[arg(long, conflicts_with = "input")]
+    pub(crate) demo: bool,
+    /// Read a saved input (written by --save-input) instead of connecting
+    #[arg(long, value_name = "FILE")]
+    pub(crate) input: Option<PathBuf>,
+    /// Also save what was read (states, services, registries) as JSON
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save_input: Option<PathBuf>,
+    /// Write the module to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Write nothing; exit 1 when FILE (--output) is not what codegen would write now
+    #[arg(long, requires = "output")]
+    pub(crate) check: bool,
 }
 
 #[derive(Debug, Args)]
