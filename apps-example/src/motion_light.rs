@@ -1,7 +1,6 @@
 //! Turns a light on when a motion sensor trips, and off again once the sensor has been quiet
 //! for a while.
 
-use hassette_core::domain::{BinarySensor, Entity, EntityId, Light, OnOff};
 use hassette_core::prelude::*;
 use serde::Deserialize;
 
@@ -9,17 +8,15 @@ use serde::Deserialize;
 #[derive(Debug)]
 pub struct MotionLight {
     config: MotionLightConfig,
-    light: Entity<Light>,
 }
 
-/// [`MotionLight`]'s settings. The ids are typed: a `switch.x` as `light` is a config error
-/// at startup.
+/// [`MotionLight`]'s settings.
 #[derive(Debug, Deserialize)]
 pub struct MotionLightConfig {
     /// The motion sensor, e.g. `binary_sensor.hallway_motion`.
-    pub sensor: EntityId<BinarySensor>,
+    pub sensor: String,
     /// The light to switch, e.g. `light.living_room`.
-    pub light: EntityId<Light>,
+    pub light: String,
     /// How long without motion before the light goes off (`"2m"`).
     #[serde(default = "two_minutes", with = "hassette_core::duration")]
     pub off_after: Duration,
@@ -51,35 +48,30 @@ impl App for MotionLight {
     ) -> Result<Self, BoxError> {
         ctx.bus()
             .on(&config.sensor)
-            .to(OnOff::On)
+            .to("on")
             .send(MotionMsg::Motion);
         // "off for N minutes", counted from the sensor's last change: it holds across a restart.
         (ctx.bus()
             .on(&config.sensor)
-            .to(OnOff::Off)
+            .to("off")
             .duration(config.off_after)
             .immediate())
         .send(MotionMsg::Quiet);
         tracing::info!(sensor = %config.sensor, light = %config.light, "watching for motion");
-        let light = config.light.bind(ctx);
-        Ok(Self { config, light })
+        Ok(Self { config })
     }
 
-    async fn handle(&mut self, _: &AppContext<Self>, message: MotionMsg) -> Result<(), BoxError> {
-        let light = &self.light;
+    async fn handle(&mut self, ctx: &AppContext<Self>, message: MotionMsg) -> Result<(), BoxError> {
+        let light = &self.config.light;
         match message {
             MotionMsg::Motion => {
-                let mut call = light.turn_on();
-                if let Some(brightness) = self.config.brightness {
-                    call = call.brightness(brightness);
-                }
-                // Resolves once Home Assistant has switched it, and the state shows it.
-                call.await?;
-                tracing::info!(light = %light.entity_id(), brightness = ?light.brightness(), "motion: light on");
+                let brightness = self.config.brightness.map(|b| json!({ "brightness": b }));
+                ctx.api().turn_on(light).data(brightness).await?;
+                tracing::info!(light = %light, "motion: light on");
             }
             MotionMsg::Quiet => {
-                light.turn_off().await?;
-                tracing::info!(light = %light.entity_id(), "no motion: light off");
+                ctx.api().turn_off(light).await?;
+                tracing::info!(light = %light, "no motion: light off");
             }
         }
         Ok(())

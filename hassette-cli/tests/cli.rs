@@ -434,3 +434,25 @@ fn codegen_check_fails_on_a_stale_or_missing_module_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("missing.json"), "{}", text(&out).1);
 }
+
+/// The e2e tests' typed module is what codegen writes from the saved real Home Assistant
+/// 2024.3.3 input (the gated real-HA test checks it against a live one too).
+#[test]
+fn the_checked_in_real_ha_module_matches_the_saved_real_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let input = root.join("hassette-core/tests/data/codegen-input-2024.3.3.json");
+    let module = root.join("tests/src/real_ha.rs");
+    let out = hassette(
+        dir.path(),
+        &[
+            "codegen",
+            "--input",
+            input.to_str().unwrap(),
+            "--check",
+            "-o",
+            module.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+}
