@@ -1,6 +1,7 @@
 //! Keeps a summary of a sensor that is expensive to compute (a template rendered by Home
 //! Assistant), cached with get-or-compute and a TTL.
 
+use hassette_core::domain::{EntityId, Sensor};
 use hassette_core::prelude::*;
 use serde::Deserialize;
 
@@ -14,7 +15,7 @@ pub struct WeatherSummary {
 #[derive(Debug, Deserialize)]
 pub struct WeatherSummaryConfig {
     /// The temperature sensor to summarise.
-    pub sensor: String,
+    pub sensor: EntityId<Sensor>,
     /// How long a computed summary stays fresh (`"10m"`).
     #[serde(default = "ten_minutes", with = "hassette_core::duration")]
     pub ttl: Duration,
@@ -41,7 +42,9 @@ impl App for WeatherSummary {
         let summary: String = (ctx.cache())
             .get_or_compute("summary", Some(self.config.ttl), || async {
                 let now = ctx.api().render_template(&template, None).await?;
-                Ok::<_, BoxError>(format!("outside: {now} °C"))
+                // The unit comes from the sensor's typed state, not a guess.
+                let unit = self.config.sensor.bind(ctx).unit().unwrap_or_default();
+                Ok::<_, BoxError>(format!("outside: {now} {unit}").trim_end().to_owned())
             })
             .await?;
         tracing::info!(summary, "weather summary");

@@ -12,6 +12,7 @@ Examples:
   hassette log --app porch_light --since 1h      what `porch_light` did in the last hour
   hassette new my-apps --path ~/src/hassette     a ready crate for your own apps
   hassette dev --demo                            in your crate: rebuild and restart on every save
+  hassette codegen -o src/ha.rs                  your entities and services as a typed Rust module
   hassette completions bash > /etc/bash_completion.d/hassette";
 
 /// Home Assistant automations written in Rust.
@@ -56,6 +57,8 @@ pub(crate) enum Command {
     /// In your app crate: build, run, and rebuild and restart on every change of src/,
     /// Cargo.toml or hassette.toml
     Dev(DevArgs),
+    /// Write your Home Assistant's entities and services as a typed Rust module
+    Codegen(CodegenArgs),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -107,6 +110,25 @@ pub(crate) struct DevArgs {
     /// The binary to build and run, when the crate has several
     #[arg(long, value_name = "NAME")]
     pub(crate) bin: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CodegenArgs {
+    /// Read from the built-in simulated Home Assistant instead of `base_url`
+    #[arg(long, conflicts_with = "input")]
+    pub(crate) demo: bool,
+    /// Read a saved input (written by --save-input) instead of connecting
+    #[arg(long, value_name = "FILE")]
+    pub(crate) input: Option<PathBuf>,
+    /// Also save what was read (states, services, registries) as JSON
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save_input: Option<PathBuf>,
+    /// Write the module to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Write nothing; exit 1 when FILE (--output) is not what codegen would write now
+    #[arg(long, requires = "output")]
+    pub(crate) check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@
 //! - [`logging`]: console and persistent logs, and the queries behind `hassette log`.
 //! - [`scheduler`]: timers: run_in, run_at, run_every, daily, cron, sunrise and sunset.
 //! - [`state`]: the read-only view of every entity's state.
+//! - [`domain`]: typed entities (`Entity<Light>`), typed states and typed service calls.
 //! - [`clock`]: a settable clock for tests.
 //! - [`secret`]: [`secret::Secret`], a value (the access token) that never shows in logs.
 //! - `testing` (feature `testing`): a faithful fake Home Assistant and an app test harness.
@@ -21,7 +22,9 @@ pub mod app;
 pub mod bus;
 pub mod cache;
 pub mod clock;
+pub mod codegen;
 pub mod config;
+pub mod domain;
 pub mod duration;
 pub mod ha;
 pub mod logging;
@@ -33,3 +36,7 @@ pub mod secret;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// Re-exported for generated code (`hassette codegen`) and apps: the JSON and time types in
+/// hassette's API.
+pub use {jiff, serde_json};

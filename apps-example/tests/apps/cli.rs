@@ -98,7 +98,7 @@ fn check_passes_on_the_example_and_prints_the_instance_table() {
     );
     assert!(stdout.contains("ws://homeassistant.local:8123/api/websocket"));
     assert!(
-        stdout.contains("ok: 6 apps (6 enabled), 7 instances"),
+        stdout.contains("ok: 7 apps (7 enabled), 8 instances"),
         "{stdout}"
     );
 }
@@ -127,7 +127,7 @@ fn check_reports_broken_files_with_exit_2() {
         ),
         (
             "[hassette.apps.p]\nclass_name = \"MotionLite\"\n",
-            "unknown class_name `MotionLite` (did you mean `MotionLight`?); registered app classes: Counter, DailyReport, DoorWatcher, MotionLight, Notifier, WeatherSummary",
+            "unknown class_name `MotionLite` (did you mean `MotionLight`?); registered app classes: ComfortFan, Counter, DailyReport, DoorWatcher, MotionLight, Notifier, WeatherSummary",
         ),
         (
             "[hassette.apps.p]\nclass_name = \"MotionLight\"\n[hassette.apps.p.config]\nsensor = \"binary_sensor.x\"\nlihgt = \"light.x\"\n",
@@ -681,4 +681,81 @@ fn log_skips_a_bad_file_a_directory_and_an_overlong_line_with_a_warning_each() {
         "{stderr}"
     );
     assert!(stderr.contains("(more than 1048576)"), "{stderr}");
+}
+
+/// The example apps' typed module is what `hassette codegen --demo` writes today.
+#[test]
+fn the_checked_in_demo_module_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps-example/src/ha.rs");
+    let module = module.to_str().unwrap();
+    let out = hassette(dir.path(), &["codegen", "--demo", "--check", "-o", module]);
+    let (_, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "apps-example/src/ha.rs is stale; run `cargo run --bin hassette -- codegen --demo -o apps-example/src/ha.rs`: {stderr}"
+    );
+    assert!(stderr.contains("is up to date"), "{stderr}");
+}
+
+#[test]
+fn codegen_check_fails_on_a_stale_or_missing_module_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ha.rs");
+    let file = path.to_str().unwrap();
+    let out = hassette(dir.path(), &["codegen", "--demo", "--check", "-o", file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("does not exist"), "{}", text(&out).1);
+
+    let out = hassette(
+        dir.path(),
+        &["codegen", "--demo", "-o", file, "--save-input", "in.json"],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let fresh = std::fs::read_to_string(&path).unwrap();
+    assert!(fresh.contains("pub const KITCHEN: EntityId<d::Light>"));
+    // The saved input regenerates the same module offline.
+    let out = hassette(
+        dir.path(),
+        &["codegen", "--input", "in.json", "--check", "-o", file],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    // An entity gone from Home Assistant: the module is out of date.
+    let stale = fresh.replace("light.porch", "light.old_porch");
+    std::fs::write(&path, &stale).unwrap();
+    let out = hassette(dir.path(), &["codegen", "--demo", "--check", "-o", file]);
+    assert_eq!(out.status.code(), Some(1));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("is out of date (first difference at line"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), stale);
+
+    let out = hassette(dir.path(), &["codegen", "--input", "missing.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("missing.json"), "{}", text(&out).1);
+}
+
+/// The e2e tests' typed module is what codegen writes from the saved real Home Assistant
+/// 2024.3.3 input (the gated real-HA test checks it against a live one too).
+#[test]
+fn the_checked_in_real_ha_module_matches_the_saved_real_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let input = root.join("hassette-core/tests/data/codegen-input-2024.3.3.json");
+    let module = root.join("tests/src/real_ha.rs");
+    let out = hassette(
+        dir.path(),
+        &[
+            "codegen",
+            "--input",
+            input.to_str().unwrap(),
+            "--check",
+            "-o",
+            module.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
 }

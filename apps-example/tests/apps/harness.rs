@@ -96,6 +96,11 @@ async fn weather_summary_is_computed_once_per_ttl() {
             r#"sensor = "sensor.outside_temperature"
                    ttl = "5m""#,
         )
+        .state(
+            "sensor.outside_temperature",
+            "12.0",
+            Some(serde_json::json!({"unit_of_measurement": "°C"})),
+        )
         .start()
         .await
         .unwrap();
@@ -153,5 +158,35 @@ async fn door_watcher_never_creates_a_cache_directory() {
     h.set_state("binary_sensor.front_door", "on").await;
     h.set_state("binary_sensor.front_door", "off").await;
     assert!(!h.config().data_dir.join("DoorWatcher").exists());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comfort_fan_follows_the_outside_temperature_with_typed_handles() {
+    let h = AppHarness::<apps_example::ComfortFan>::builder()
+        .config("above = 20.0")
+        .state(
+            "sensor.outside_temperature",
+            "18.0",
+            Some(serde_json::json!({"unit_of_measurement": "°C"})),
+        )
+        .state(
+            "fan.ceiling",
+            "off",
+            Some(serde_json::json!({"percentage": null})),
+        )
+        .start()
+        .await
+        .unwrap();
+    h.set_state("sensor.outside_temperature", "22.5").await;
+    assert_eq!(calls(&h), ["fan.turn_on"]);
+    assert_eq!(h.service_calls()[0].service_data["percentage"], 55);
+    assert_eq!(h.states().state("fan.ceiling").as_deref(), Some("on"));
+    // Unavailable is a value: nothing happens.
+    h.set_state("sensor.outside_temperature", "unavailable")
+        .await;
+    assert_eq!(calls(&h).len(), 1);
+    h.set_state("sensor.outside_temperature", "19.0").await;
+    assert_eq!(calls(&h), ["fan.turn_on", "fan.turn_off"]);
     h.stop().await;
 }

@@ -53,6 +53,16 @@ impl Demo {
         match self.never {}
     }
 
+    /// How a client connects to the demo: its loopback URL and its token, default timeouts.
+    pub(crate) fn plain_client_options(&self) -> ClientOptions {
+        #[cfg(feature = "demo")]
+        {
+            ClientOptions::new(self.fake.base_url(), self.fake.token())
+        }
+        #[cfg(not(feature = "demo"))]
+        match self.never {}
+    }
+
     /// How the runtime connects to the demo: its loopback URL and its token, with `config`'s
     /// timeouts.
     pub(crate) fn client_options(&self, config: &Config) -> ClientOptions {

@@ -2,6 +2,7 @@
 
 mod apps;
 mod check;
+mod codegen;
 mod demo;
 mod dev;
 mod log;
@@ -43,6 +44,7 @@ pub(crate) fn dispatch(cli: Cli, registry: &AppRegistry) -> Result<ExitCode, Fai
     match cli.command {
         Command::Check => check::check(&load(&cli.global, registry)?),
         Command::Apps => Ok(apps::apps(registry)),
+        Command::Codegen(args) => codegen::codegen(&cli.global, &args, registry),
         Command::Run(args) => run::run(&cli.global, &args, registry),
         Command::Log(args) => log::log(&cli.global, &args, registry),
         Command::New(args) => new::new(&args),

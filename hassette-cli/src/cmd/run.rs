@@ -86,12 +86,16 @@ async fn run_async(
         Ok(runtime) => runtime,
         Err(RuntimeError::Interrupted) => {
             tracing::info!("stopped before the apps started");
-            drop(demo);
+            if let Some(demo) = demo {
+                demo.stop();
+            }
             logs.flush();
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => {
-            drop(demo);
+            if let Some(demo) = demo {
+                demo.stop();
+            }
             logs.flush();
             return Err(Failure::runtime(anyhow::Error::new(e)));
         }

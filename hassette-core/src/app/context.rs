@@ -52,6 +52,15 @@ struct Inner<A: App> {
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
+impl<A: App> crate::domain::Connected for AppContext<A> {
+    fn api(&self) -> &Api {
+        &self.inner.shared.api
+    }
+    fn states(&self) -> &States {
+        &self.inner.shared.states
+    }
+}
+
 impl<A: App> AppContext<A> {
     pub(crate) fn new(
         key: String,

@@ -18,8 +18,10 @@ use std::sync::Arc;
 pub use context::{AppBus, AppContext, IntoEntities};
 pub(crate) use messages::Directory;
 pub use messages::SendError;
+pub(crate) use owned::OwnedEntities;
+#[cfg(feature = "testing")]
+pub(crate) use owned::valid_entity_id;
 pub use owned::{EntityError, EntityUpdate};
-pub(crate) use owned::{OwnedEntities, valid_entity_id};
 pub use registry::{AppClass, AppRegistry, ConfigProblem};
 pub use timers::{AppScheduler, JobInfo};
 

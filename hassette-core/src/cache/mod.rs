@@ -415,10 +415,10 @@ impl Cache {
     ///
     /// ```
     /// # use hassette_core::cache::{Cache, CacheOptions};
-    /// # use jiff::SignedDuration;
+    /// # use std::time::Duration;
     /// # let tmp = tempfile::tempdir().unwrap();
     /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp")).unwrap();
-    /// let sent = cache.incr_with_ttl("notifications", 1, SignedDuration::from_hours(1))?;
+    /// let sent = cache.incr_with_ttl("notifications", 1, Duration::from_secs(3600))?;
     /// if sent <= 3 { /* notify */ }
     /// # Ok::<(), hassette_core::cache::CacheError>(())
     /// ```

@@ -67,6 +67,9 @@ struct Queue {
     bytes: AtomicUsize,
     budget: usize,
     dropped: AtomicU64,
+    /// Items queued so far; a reader that counts what it has handled is caught up when the
+    /// two are equal.
+    queued: Arc<AtomicU64>,
 }
 
 /// A sink that decodes into `T` and queues it with what it costs.
@@ -92,7 +95,10 @@ impl<T: DeserializeOwned + Send> Sink for TypedSink<T> {
         };
         self.queue.bytes.fetch_add(cost, Ordering::Relaxed);
         match self.tx.send((item, cost)) {
-            Ok(()) => Delivery::Sent,
+            Ok(()) => {
+                self.queue.queued.fetch_add(1, Ordering::Release);
+                Delivery::Sent
+            }
             Err(_) => Delivery::Closed,
         }
     }
@@ -109,6 +115,7 @@ pub(crate) fn channel<T: DeserializeOwned + Send + 'static>(
         bytes: AtomicUsize::new(0),
         budget: budget.max(1),
         dropped: AtomicU64::new(0),
+        queued: Arc::new(AtomicU64::new(0)),
     });
     let sink = Box::new(TypedSink {
         tx,
@@ -189,6 +196,13 @@ impl<T> Subscription<T> {
     #[must_use]
     pub fn dropped(&self) -> u64 {
         self.queue.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A counter of the items queued so far (the session adds to it as it queues them):
+    /// a reader that counts what it has handled is caught up when the two are equal.
+    #[must_use]
+    pub fn queued_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.queue.queued)
     }
 
     /// Ends the subscription now (same as dropping it).

@@ -42,6 +42,8 @@ pub(crate) struct Feed {
 enum Step {
     Stop,
     Connection(Result<ConnectionEvent, broadcast::error::RecvError>),
+    /// One of the `state_changed` subscription's events (the states view counts them).
+    State(Option<(Event, usize)>),
     Event(Option<(Event, usize)>),
     Type(Option<String>),
 }
@@ -52,20 +54,25 @@ impl Feed {
         let mut others: Vec<Subscription<Event>> = Vec::new();
         // Types asked for while Home Assistant could not be reached: subscribed on reconnect.
         let mut unsubscribed = BTreeSet::new();
+        self.states.follow(self.state_events.queued_counter());
         loop {
             let step = tokio::select! {
                 () = cancel.cancelled() => Step::Stop,
                 ev = self.connection.recv() => Step::Connection(ev),
-                ev = self.state_events.recv_sized() => Step::Event(ev),
+                ev = self.state_events.recv_sized() => Step::State(ev),
                 ev = next_of(&mut others) => Step::Event(Some(ev)),
                 t = self.type_requests.recv() => Step::Type(t),
             };
             match step {
                 Step::Stop => break,
-                Step::Event(None) => {
+                Step::State(None) | Step::Event(None) => {
                     // The client stopped for good; its last connection event says why.
                     self.last_words().await;
                     break;
+                }
+                Step::State(Some((event, size))) => {
+                    self.deliver(event, size);
+                    self.states.mark_applied();
                 }
                 Step::Event(Some((event, size))) => self.deliver(event, size),
                 Step::Type(Some(event_type)) => {
@@ -138,6 +145,7 @@ impl Feed {
     async fn catch_up(&mut self) {
         while let Some((event, size)) = self.state_events.try_recv_sized() {
             self.deliver(event, size);
+            self.states.mark_applied();
         }
         let fresh = match self.client.get_states().await {
             Ok(fresh) => fresh,

@@ -382,6 +382,12 @@ impl Runtime {
         &self.shared.states
     }
 
+    /// The Home Assistant API the apps use.
+    #[must_use]
+    pub fn api(&self) -> &crate::ha::Api {
+        &self.shared.api
+    }
+
     /// The event bus.
     #[must_use]
     pub fn bus(&self) -> &Bus {

@@ -2,7 +2,8 @@
 //! re-read after a reconnect.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use serde::de::DeserializeOwned;
 
@@ -31,6 +32,18 @@ pub struct States {
     // A std lock: critical sections are a map lookup or insert, never across an await.
     inner: Arc<RwLock<HashMap<String, Arc<State>>>>,
     registries: Arc<RwLock<Registries>>,
+    sync: Arc<Sync>,
+}
+
+/// How far the view has followed its `state_changed` queue, so a service call can wait until
+/// the changes it caused (queued before its result arrived) are in the view.
+#[derive(Debug, Default)]
+struct Sync {
+    /// Events the session has queued for this view (set once the view follows a queue).
+    queued: OnceLock<Arc<AtomicU64>>,
+    /// Events the view has applied.
+    applied: AtomicU64,
+    progress: tokio::sync::Notify,
 }
 
 /// Why a typed read of a state failed.
@@ -139,6 +152,37 @@ impl States {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.read().is_empty()
+    }
+
+    /// Waits until the view has applied every `state_changed` event Home Assistant had sent
+    /// when this was called. Home Assistant sends the changes a service call causes before
+    /// the call's result, so after a call returns, this makes its changes visible here.
+    /// Returns at once for a view that follows no connection.
+    pub async fn caught_up(&self) {
+        let Some(queued) = self.sync.queued.get() else {
+            return;
+        };
+        let target = queued.load(Ordering::Acquire);
+        loop {
+            let progress = self.sync.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if self.sync.applied.load(Ordering::Acquire) >= target {
+                return;
+            }
+            progress.await;
+        }
+    }
+
+    /// This view follows the queue whose counter is `queued`.
+    pub(crate) fn follow(&self, queued: Arc<AtomicU64>) {
+        let _ = self.sync.queued.set(queued);
+    }
+
+    /// One event of the followed queue has been applied.
+    pub(crate) fn mark_applied(&self) {
+        self.sync.applied.fetch_add(1, Ordering::Release);
+        self.sync.progress.notify_waiters();
     }
 
     /// The entity ids in an area (given by id, `kitchen`, or name, `Kitchen`): those placed

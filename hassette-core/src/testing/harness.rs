@@ -257,6 +257,15 @@ pub struct AppHarness<A: App> {
     _app: PhantomData<fn() -> A>,
 }
 
+impl<A: App> crate::domain::Connected for AppHarness<A> {
+    fn api(&self) -> &crate::ha::Api {
+        self.runtime().api()
+    }
+    fn states(&self) -> &States {
+        self.runtime().states()
+    }
+}
+
 impl<A: App> AppHarness<A> {
     /// A builder; `.config(...)` then `.start().await`.
     #[must_use]
@@ -387,6 +396,12 @@ impl<A: App> AppHarness<A> {
     #[must_use]
     pub fn states(&self) -> &States {
         self.runtime().states()
+    }
+
+    /// The Home Assistant API the app uses, for calls from the test itself.
+    #[must_use]
+    pub fn api(&self) -> &crate::ha::Api {
+        self.runtime().api()
     }
 
     /// The fake Home Assistant, for anything else (dropping connections, ...).

@@ -4,7 +4,9 @@
 
 mod app_api;
 mod cache;
+mod codegen;
 mod config;
+mod domain;
 mod feed;
 mod generated;
 mod ha;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hassette_core::app::{App, AppContext, BoxError};
+use hassette_core::domain::{Entity, InputBoolean, Light, OnOff};
 use hassette_core::ha::StateChanged;
+use hassette_tests::real_ha;
 use serde::Deserialize;
 
 /// The config of both test apps: the entity to follow.
@@ -239,6 +241,53 @@ impl App for Publisher {
     }
 }
 
+/// Built on the module generated from the real Home Assistant (`hassette_tests::real_ha`):
+/// when `input_boolean.test_motion` turns on, switches `input_boolean.test_switch` on and
+/// `light.bed_light` to 60 %, and logs their typed states as Home Assistant reports them.
+struct TypedRealHa {
+    switch: Entity<InputBoolean>,
+    bed_light: Entity<Light>,
+}
+
+/// [`TypedRealHa`] needs no settings.
+#[derive(Debug, Deserialize)]
+struct NoConfig {}
+
+impl App for TypedRealHa {
+    type Config = NoConfig;
+    type Message = ();
+
+    async fn initialize(_: NoConfig, ctx: &AppContext<Self>) -> Result<Self, BoxError> {
+        let motion = real_ha::input_boolean::TEST_MOTION.bind(ctx);
+        ctx.bus().on(&motion).to(OnOff::On).send(());
+        Ok(Self {
+            switch: real_ha::input_boolean::TEST_SWITCH.bind(ctx),
+            bed_light: real_ha::light::BED_LIGHT.bind(ctx),
+        })
+    }
+
+    async fn handle(&mut self, ctx: &AppContext<Self>, (): ()) -> Result<(), BoxError> {
+        self.switch.turn_on().await?;
+        // A generated service builder: typed fields, a target typed by domain.
+        real_ha::services::light::turn_on(ctx.api())
+            .brightness_pct(60)
+            .entity(&self.bed_light)
+            .await?;
+        let outside = real_ha::sensor::OUTSIDE_TEMPERATURE.bind(ctx).measurement();
+        let hvac = real_ha::climate::HVAC.bind(ctx);
+        tracing::info!(
+            "typed: test_switch {:?} is_on={}, bed_light brightness {:?}, outside {}, hvac {:?} at {:?}",
+            self.switch.state(),
+            self.switch.is_on(),
+            self.bed_light.brightness(),
+            outside.map_or_else(|| "none".to_owned(), |m| m.to_string()),
+            hvac.state(),
+            hvac.current_temperature(),
+        );
+        Ok(())
+    }
+}
+
 /// The README's example app, verbatim, so that it keeps compiling.
 mod readme {
     use hassette_core::prelude::*;
@@ -352,6 +401,7 @@ fn main() -> std::process::ExitCode {
         .register::<Writer>()
         .register::<SlowStart>()
         .register::<Publisher>()
-        .register::<readme::NightLight>();
+        .register::<readme::NightLight>()
+        .register::<TypedRealHa>();
     hassette_cli::main(apps)
 }

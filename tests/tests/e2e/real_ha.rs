@@ -723,3 +723,52 @@ fn real_ha_an_apps_own_entity_comes_back_after_home_assistant_restarts() {
     );
     assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
 }
+
+/// `hassette codegen` against the real Home Assistant writes exactly the checked-in
+/// `tests/src/real_ha.rs`; a test app built on that module switches real entities and reads
+/// their typed states.
+#[test]
+fn real_ha_codegen_matches_the_checked_in_module_and_a_typed_app_switches_real_entities() {
+    let Some(ha) = RealHa::start(
+        "real_ha_codegen_matches_the_checked_in_module_and_a_typed_app_switches_real_entities",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.typed]\nclass_name = \"TypedRealHa\"\n";
+    let config = ha.hassette_config(dir.path(), "", apps);
+
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/real_ha.rs");
+    let out = Command::new(test_apps_bin())
+        .args(["codegen", "--check", "-c"])
+        .arg(&config)
+        .arg("-o")
+        .arg(&module)
+        .env("HASSETTE__TOKEN", &ha.token)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "tests/src/real_ha.rs differs from what the real Home Assistant gives: {stderr}"
+    );
+    assert!(stderr.contains("is up to date"), "{stderr}");
+
+    assert_eq!(
+        ha.state("input_boolean.test_switch").as_deref(),
+        Some("off")
+    );
+    let mut h = Hassette::start_bin(&test_apps_bin(), dir.path(), &config, &ha.token, &[]);
+    h.wait_for("1 app instance(s) started, 0 failed");
+    ha.call("input_boolean.turn_on", "input_boolean.test_motion");
+    ha.wait_state("input_boolean.test_switch", "on");
+    // Read back through the typed handles, after the awaited calls: Home Assistant's own
+    // rounding of 60 % is 153.
+    let line = h.wait_for("typed: test_switch On is_on=true, bed_light brightness Some(153)");
+    eprintln!("{line}");
+    assert!(line.contains("outside "), "{line}");
+    assert!(line.contains("hvac "), "{line}");
+    assert_eq!(h.sigterm(), Some(0), "{}", h.seen.join("\n"));
+}

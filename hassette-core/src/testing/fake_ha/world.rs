@@ -303,6 +303,11 @@ fn apply_service(
                     attrs.insert(key.to_owned(), v.clone());
                 }
             }
+            // Home Assistant turns a percentage into 0-255 brightness: round(pct * 255 / 100).
+            if let Some(pct) = data.get("brightness_pct").and_then(Value::as_f64) {
+                let brightness = (pct.clamp(0.0, 100.0) * 255.0 / 100.0).round();
+                attrs.insert("brightness".into(), json!(brightness as u64));
+            }
             if domain == "light" && !attrs.get("brightness").is_some_and(Value::is_number) {
                 attrs.insert("brightness".into(), json!(255));
             }
@@ -315,6 +320,27 @@ fn apply_service(
             "off".to_owned()
         }
         ("toggle", true) => if current.state == "on" { "off" } else { "on" }.to_owned(),
+        ("set_percentage", true) if domain == "fan" => {
+            let pct = data.get("percentage").cloned().unwrap_or(json!(0));
+            let on = pct.as_f64().is_some_and(|p| p > 0.0);
+            attrs.insert("percentage".into(), pct);
+            if on { "on" } else { "off" }.to_owned()
+        }
+        ("increment" | "decrement", false) if domain == "input_number" => {
+            let number = |key: &str| current.attributes.get(key).and_then(Value::as_f64);
+            let value: f64 = current.state.parse().unwrap_or(0.0);
+            let step = number("step").unwrap_or(1.0);
+            let next = if service == "increment" {
+                value + step
+            } else {
+                value - step
+            };
+            let next = next.clamp(
+                number("min").unwrap_or(f64::MIN),
+                number("max").unwrap_or(f64::MAX),
+            );
+            format!("{next:?}")
+        }
         ("set_value", false) if domain == "input_number" => {
             let value = data.get("value").and_then(|v| match v {
                 Value::Number(n) => n.as_f64(),
