@@ -12,6 +12,7 @@
 //! - [`scheduler`]: timers: run_in, run_at, run_every, daily, cron, sunrise and sunset.
 //! - [`state`]: the read-only view of every entity's state.
 //! - [`clock`]: a settable clock for tests.
+//! - `web` (feature `web`, on by default): the status API and web UI of `hassette run`.
 //! - `testing` (feature `testing`): a faithful fake Home Assistant and an app test harness.
 
 pub mod app;
@@ -26,3 +27,5 @@ pub mod scheduler;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "web")]
+pub mod web;

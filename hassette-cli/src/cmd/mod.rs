@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
+mod api;
 mod apps;
+mod cache;
 mod check;
 mod log;
 mod run;
+mod status;
 
 use std::process::ExitCode;
 
@@ -42,6 +45,8 @@ pub(crate) fn dispatch(cli: Cli, registry: &AppRegistry) -> Result<ExitCode, Fai
         Command::Apps => Ok(apps::apps(registry)),
         Command::Run(args) => run::run(&cli.global, &args, registry),
         Command::Log(args) => log::log(&cli.global, &args, registry),
+        Command::Status(args) => status::status(&load(&cli.global, registry)?, &args),
+        Command::Cache(command) => cache::cache(&load(&cli.global, registry)?, &command),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -185,6 +185,16 @@ impl<A: App> AppContext<A> {
         job
     }
 
+    /// This instance's pending timers (for the status API).
+    pub(crate) fn pending_jobs(&self) -> Vec<JobHandle> {
+        let jobs = self
+            .inner
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        jobs.iter().filter(|j| j.is_active()).cloned().collect()
+    }
+
     /// Cancels every subscription and timer of this instance (it has stopped).
     pub(crate) fn stop(&self) {
         self.inner.shared.bus.remove_owner(self.inner.owner);
@@ -339,11 +349,13 @@ impl<A: App> AppScheduler<'_, A> {
         let mailbox = self.ctx.inner.mailbox.clone();
         let activity = Arc::clone(&self.ctx.inner.shared.activity);
         let name = format!("{}/{}", self.ctx.inner.key, self.ctx.inner.instance);
+        let (bus, owner) = (self.ctx.inner.shared.bus.clone(), self.ctx.inner.owner);
         let job = Box::new(move |_fired: crate::scheduler::FireInfo| {
             let Some(message) = make() else { return true };
             match deliver(&mailbox, &activity, message) {
                 Delivery::Sent => true,
                 Delivery::Full => {
+                    bus.note_dropped(owner);
                     tracing::warn!(app = %name, "app mailbox full: a timer's message was dropped");
                     true
                 }

@@ -9,6 +9,7 @@
 
 mod builder;
 mod filter;
+mod listing;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,8 @@ use tokio::sync::mpsc;
 pub(crate) use builder::Target;
 pub use builder::{EventSubscriptionBuilder, StateSubscriptionBuilder};
 pub use filter::Changed;
+pub(crate) use listing::human_duration;
+pub use listing::SubscriptionInfo;
 pub(crate) use filter::{Entities, EventFilter, StateFilter};
 
 use crate::clock::Clock;
@@ -122,6 +125,8 @@ struct Inner {
     type_requests: mpsc::UnboundedSender<String>,
     dispatched: AtomicU64,
     dropped: AtomicU64,
+    /// Drops per app instance, for the status API (touched only when a mailbox is full).
+    dropped_by_owner: Mutex<HashMap<OwnerId, u64>>,
 }
 
 impl Bus {
@@ -145,6 +150,7 @@ impl Bus {
                 type_requests,
                 dispatched: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                dropped_by_owner: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -369,6 +375,7 @@ impl Bus {
             }
             Delivery::Full => {
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                self.note_dropped(sub.owner);
                 let n = sub.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 // Every drop is counted; the log says so on the first and then every 1000th.
                 if n == 1 || n.is_multiple_of(1000) {

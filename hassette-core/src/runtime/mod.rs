@@ -5,7 +5,16 @@
 //! timeout), flush and close every cache, close the websocket. The caller flushes the logs
 //! last.
 
+mod control;
+mod status;
 pub(crate) mod supervisor;
+mod timing;
+
+pub use control::{ConfigReloader, ControlError, ReloadReport};
+pub use status::{
+    ClassCache, Health, InstanceCounts, InstanceState, InstanceStatus, LastError, ProcessStatus,
+    StatusHandle, TimerInfo,
+};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,6 +48,11 @@ pub struct RunOptions {
     pub shutdown_timeout: Duration,
     /// Messages an app instance's mailbox holds before new ones are dropped.
     pub mailbox: usize,
+    /// Whether to measure every handler's run time for the status API (two clock reads per
+    /// message; on when the web server is).
+    pub handler_timings: bool,
+    /// How to read the configuration again for a reload through the status API.
+    pub reload: Option<ConfigReloader>,
 }
 
 impl Default for RunOptions {
@@ -49,6 +63,8 @@ impl Default for RunOptions {
             startup_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             mailbox: 1024,
+            handler_timings: true,
+            reload: None,
         }
     }
 }
@@ -60,6 +76,7 @@ impl RunOptions {
         Self {
             startup_timeout: config.app_startup_timeout,
             shutdown_timeout: config.app_shutdown_timeout,
+            handler_timings: config.web.enabled,
             ..Self::default()
         }
     }
@@ -142,9 +159,9 @@ pub struct Runtime {
     client: Client,
     shared: Shared,
     summary: StartSummary,
-    cancel_apps: CancellationToken,
     cancel_client: CancellationToken,
-    tasks: Vec<(String, JoinHandle<()>)>,
+    control: Arc<control::Control>,
+    status: StatusHandle,
     background: Vec<JoinHandle<()>>,
     fatal: mpsc::Receiver<RuntimeError>,
     shutdown_timeout: Duration,
@@ -215,48 +232,37 @@ impl Runtime {
             type_rx,
         )));
 
-        let cancel_apps = CancellationToken::new();
+        let control = Arc::new(control::Control::new(
+            config,
+            registry,
+            shared.clone(),
+            control::ControlOptions {
+                startup_timeout: options.startup_timeout,
+                shutdown_timeout: options.shutdown_timeout,
+                mailbox: options.mailbox,
+                timed: options.handler_timings,
+                only_apps: options.only_apps.clone(),
+                reloader: options.reload.clone(),
+            },
+        ));
         let mut summary = StartSummary {
             entities: states.len(),
             ..StartSummary::default()
         };
-        let mut tasks = Vec::new();
-        let mut reconnect_hooks = Vec::new();
-        let mut pending = Vec::new();
         for app in &config.apps {
             let selected = options.only_apps.is_empty() || options.only_apps.contains(&app.key);
-            let Some(class) = registry
-                .get(&app.class_name)
-                .filter(|_| app.enabled && selected)
-            else {
+            if !(app.enabled && selected) || registry.get(&app.class_name).is_none() {
                 summary.disabled.push(app.key.clone());
-                continue;
-            };
-            for instance in &app.instances {
-                let launched = class.launch(supervisor::Launch {
-                    key: app.key.clone(),
-                    instance: instance.name.clone(),
-                    config: instance.config.clone(),
-                    shared: shared.clone(),
-                    cancel: cancel_apps.child_token(),
-                    startup_timeout: options.startup_timeout,
-                    shutdown_timeout: options.shutdown_timeout,
-                    mailbox: options.mailbox,
-                    cache_size: config.cache_size(app),
-                });
-                tasks.push((format!("{}/{}", app.key, instance.name), launched.task));
-                reconnect_hooks.push(launched.reconnected);
-                pending.push((app.key.clone(), instance.name.clone(), launched.ready));
             }
         }
         // Instances initialize concurrently; collect how each went.
-        for (app, instance, ready) in pending {
+        for (slot, ready) in control.launch_enabled() {
             let result = ready
                 .await
                 .unwrap_or_else(|_| Err("the instance's task ended".to_owned()));
             summary.instances.push(InstanceStart {
-                app,
-                instance,
+                app: slot.key.clone(),
+                instance: slot.instance.clone(),
                 result,
             });
         }
@@ -264,7 +270,7 @@ impl Runtime {
         background.push(tokio::spawn(watch_connection(
             client.clone(),
             states,
-            reconnect_hooks,
+            Arc::clone(&control),
             fatal_tx,
         )));
         tracing::info!(
@@ -273,13 +279,14 @@ impl Runtime {
             disabled = summary.disabled.len(),
             "apps started"
         );
+        let status = StatusHandle::new(Arc::clone(&control), client.clone(), shared.clone());
         Ok(Self {
             client,
             shared,
             summary,
-            cancel_apps,
             cancel_client,
-            tasks,
+            control,
+            status,
             background,
             fatal,
             shutdown_timeout: options.shutdown_timeout,
@@ -290,6 +297,12 @@ impl Runtime {
     #[must_use]
     pub fn summary(&self) -> &StartSummary {
         &self.summary
+    }
+
+    /// A view into the running apps and their controls, for the status API.
+    #[must_use]
+    pub fn status(&self) -> StatusHandle {
+        self.status.clone()
     }
 
     /// The entity states the apps see.
@@ -364,16 +377,10 @@ impl Runtime {
         for task in &self.background {
             task.abort();
         }
-        self.cancel_apps.cancel();
         // An app stuck in a handler finishes it first, then runs its shutdown hook: allow for
         // both, then stop waiting.
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout * 2;
-        for (name, mut task) in self.tasks {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                tracing::error!(app = %name, "the app did not stop in time (stuck in a handler?); abandoning it");
-                task.abort();
-            }
-        }
+        self.control.shutdown(deadline).await;
         self.shared.scheduler.shutdown();
         // After every app's last words: flush and close every cache.
         if let Err(e) = self.shared.caches.close_all() {
@@ -456,7 +463,7 @@ async fn subscribe_event_types(
 async fn watch_connection(
     client: Client,
     states: States,
-    hooks: Vec<supervisor::ReconnectHook>,
+    control: Arc<control::Control>,
     fatal: mpsc::Sender<RuntimeError>,
 ) {
     let mut events = client.connection_events();
@@ -472,9 +479,7 @@ async fn watch_connection(
                 };
                 let changed: Arc<[StateChanged]> = states.replace_and_diff(fresh).into();
                 tracing::info!(changed = changed.len(), "reconnected to Home Assistant");
-                for hook in &hooks {
-                    hook(Arc::clone(&changed));
-                }
+                control.reconnected(&changed);
             }
             Ok(ConnectionEvent::AuthFailed { message }) => {
                 let _ = fatal.send(RuntimeError::AuthFailed(message)).await;

@@ -26,6 +26,8 @@ pub(crate) struct Launch {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) mailbox: usize,
     pub(crate) cache_size: u64,
+    /// Where the instance reports its state and counters (the status API reads it).
+    pub(crate) tracker: Arc<super::status::Tracker>,
 }
 
 /// A started instance: whether it initialized, its task, and how to tell it about reconnects.
@@ -60,6 +62,10 @@ pub(crate) fn launch<A: App>(launch: Launch) -> Launched {
         tx,
         launch.cache_size,
     );
+    let jobs_of = ctx.clone();
+    launch
+        .tracker
+        .starting(owner, Box::new(move || jobs_of.pending_jobs()));
     let task = tokio::spawn(run::<A>(launch, ctx, rx, ready_tx).instrument(span));
     Launched {
         ready,
@@ -83,10 +89,12 @@ async fn run<A: App>(
     ready: oneshot::Sender<Result<(), String>>,
 ) {
     let activity = Arc::clone(&launch.shared.activity);
+    let tracker = Arc::clone(&launch.tracker);
     let config: A::Config = match toml::Value::Table(launch.config).try_into() {
         Ok(c) => c,
         Err(e) => {
             // Validated at startup, so this is unexpected; still never a panic.
+            tracker.failed(format!("invalid config: {e}"));
             let _ = ready.send(Err(format!("invalid config: {e}")));
             return;
         }
@@ -101,6 +109,7 @@ async fn run<A: App>(
         Ok(Ok(Err(e))) => {
             tracing::error!(error = %e, "initialize failed; the instance does not start");
             ctx.stop();
+            tracker.failed(format!("initialize failed: {e}"));
             let _ = ready.send(Err(format!("initialize failed: {e}")));
             return;
         }
@@ -108,19 +117,20 @@ async fn run<A: App>(
             let message = panic_message(&*panic);
             tracing::error!(panic = %message, "initialize panicked; the instance does not start");
             ctx.stop();
+            tracker.failed(format!("initialize panicked: {message}"));
             let _ = ready.send(Err(format!("initialize panicked: {message}")));
             return;
         }
         Err(_) => {
             tracing::error!(timeout = ?launch.startup_timeout, "initialize timed out; the instance does not start");
             ctx.stop();
-            let _ = ready.send(Err(format!(
-                "initialize timed out after {:?}",
-                launch.startup_timeout
-            )));
+            let why = format!("initialize timed out after {:?}", launch.startup_timeout);
+            tracker.failed(why.clone());
+            let _ = ready.send(Err(why));
             return;
         }
     };
+    tracker.running();
     let _ = ready.send(Ok(()));
     tracing::info!("started");
     loop {
@@ -132,6 +142,7 @@ async fn run<A: App>(
                 None => break,
             },
         };
+        let began = tracker.timed().then(std::time::Instant::now);
         let outcome = match envelope {
             Envelope::Message(m) => AssertUnwindSafe(app.handle(m)).catch_unwind().await,
             Envelope::Reconnected(changed) => {
@@ -140,12 +151,18 @@ async fn run<A: App>(
                     .await
             }
         };
+        tracker.handled(began.map(|b| b.elapsed()));
         activity.handled.fetch_add(1, Ordering::SeqCst);
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "handler failed; the app carries on"),
+            Ok(Err(e)) => {
+                tracker.error(format!("handler failed: {e}"));
+                tracing::error!(error = %e, "handler failed; the app carries on");
+            }
             Err(panic) => {
-                tracing::error!(panic = %panic_message(&*panic), "handler panicked; this instance is stopped, other apps carry on");
+                let message = panic_message(&*panic);
+                tracing::error!(panic = %message, "handler panicked; this instance is stopped, other apps carry on");
+                tracker.failed(format!("handler panicked: {message}"));
                 ctx.stop();
                 drain(&mut rx, &activity);
                 return;
@@ -164,6 +181,7 @@ async fn run<A: App>(
         Ok(Err(panic)) => tracing::error!(panic = %panic_message(&*panic), "shutdown panicked"),
         Err(_) => tracing::error!(timeout = ?launch.shutdown_timeout, "shutdown timed out"),
     }
+    tracker.ended(super::status::InstanceState::Stopped);
     drain(&mut rx, &activity);
 }
 
