@@ -38,8 +38,13 @@ impl Api {
         if !config.web.enabled {
             return Err(unreachable("[hassette.web] enabled = false".to_owned()));
         }
-        let process = api.get("/api/process").map_err(|e| unreachable(format!("{e:#}")))?;
-        let theirs = process.get("data_dir").and_then(Value::as_str).unwrap_or("");
+        let process = api
+            .get("/api/process")
+            .map_err(|e| unreachable(format!("{e:#}")))?;
+        let theirs = process
+            .get("data_dir")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if std::path::Path::new(theirs) != config.data_dir {
             return Err(unreachable(format!(
                 "the hassette there uses data_dir {theirs}, not {}",

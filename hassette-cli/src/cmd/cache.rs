@@ -37,9 +37,12 @@ pub(crate) fn cache(config: &Config, command: &CacheCommand) -> Result<ExitCode,
             prefix,
             json,
         } => ls(&backend, config, class.as_deref(), prefix, *json),
-        CacheCommand::Get { class, key } => backend
-            .value(class, key)
-            .map(|v| format!("{}\n", serde_json::to_string_pretty(&v["value"]).unwrap_or_default())),
+        CacheCommand::Get { class, key } => backend.value(class, key).map(|v| {
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&v["value"]).unwrap_or_default()
+            )
+        }),
         CacheCommand::Rm { class, key } => backend
             .remove(class, key)
             .map(|()| format!("deleted {key:?} from the {class} cache\n")),
@@ -118,9 +121,16 @@ fn stats(
         return Ok(format!("{}\n", serde_json::to_string_pretty(&all)?));
     }
     let mut rows = vec![
-        ["CLASS", "ENTRIES", "BYTES", "LIMIT", "HIT RATE", "EVICTIONS"]
-            .map(str::to_owned)
-            .to_vec(),
+        [
+            "CLASS",
+            "ENTRIES",
+            "BYTES",
+            "LIMIT",
+            "HIT RATE",
+            "EVICTIONS",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     ];
     for s in &all {
         rows.push(vec![
@@ -223,7 +233,9 @@ impl Backend<'_> {
             Self::Files { config, .. } => {
                 let limit = size_limit(config, class);
                 let Some(cache) = self.open(class)? else {
-                    return Ok(json!({"class": class, "exists": false, "entries": 0, "bytes": 0, "limit": limit, "hit_rate": null, "evictions": 0}));
+                    return Ok(
+                        json!({"class": class, "exists": false, "entries": 0, "bytes": 0, "limit": limit, "hit_rate": null, "evictions": 0}),
+                    );
                 };
                 let s = cache.stats();
                 Ok(json!({
@@ -282,4 +294,3 @@ fn key_target(class: &str, key: &str) -> String {
         encode_segment(key)
     )
 }
-

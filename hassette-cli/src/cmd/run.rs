@@ -135,12 +135,16 @@ async fn start_web(
             } else {
                 addr
             };
-            text.push_str(&format!("hassette: web UI and status API at http://{shown}/\n"));
+            text.push_str(&format!(
+                "hassette: web UI and status API at http://{shown}/\n"
+            ));
             Some(server)
         }
         Err(e) => {
             tracing::error!(error = %e, "the status API and web UI are not served");
-            text.push_str(&format!("hassette: warning: {e}; running without the web UI\n"));
+            text.push_str(&format!(
+                "hassette: warning: {e}; running without the web UI\n"
+            ));
             None
         }
     }

@@ -45,11 +45,24 @@ pub(crate) fn status(config: &Config, args: &StatusArgs) -> Result<ExitCode, Fai
         s(&process, "dropped_events"),
     );
     let mut rows = vec![
-        ["APP", "INSTANCE", "CLASS", "STATE", "HANDLED", "DROPPED", "P50", "P99", "LAST ERROR"]
-            .map(str::to_owned)
-            .to_vec(),
+        [
+            "APP",
+            "INSTANCE",
+            "CLASS",
+            "STATE",
+            "HANDLED",
+            "DROPPED",
+            "P50",
+            "P99",
+            "LAST ERROR",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     ];
-    let micros = |v: &Value| v.as_u64().map_or_else(|| "-".to_owned(), |us| format!("{}µs", us));
+    let micros = |v: &Value| {
+        v.as_u64()
+            .map_or_else(|| "-".to_owned(), |us| format!("{}µs", us))
+    };
     for app in apps.as_array().into_iter().flatten() {
         let error = app["last_error"].as_object().map_or_else(
             || "-".to_owned(),

@@ -70,13 +70,20 @@ impl Bus {
                     Matcher::Event(f) => {
                         let mut d = f.event_type.clone();
                         if !f.data.is_empty() {
-                            d.push_str(&format!(" where {}", serde_json::Value::Object(f.data.clone())));
+                            d.push_str(&format!(
+                                " where {}",
+                                serde_json::Value::Object(f.data.clone())
+                            ));
                         }
                         ("event", d)
                     }
                 };
                 let t = &s.timing;
-                for (word, value) in [("for", t.duration), ("debounce", t.debounce), ("throttle", t.throttle)] {
+                for (word, value) in [
+                    ("for", t.duration),
+                    ("debounce", t.debounce),
+                    ("throttle", t.throttle),
+                ] {
                     if let Some(v) = value {
                         description.push_str(&format!(" {word} {}", human_duration(v)));
                     }

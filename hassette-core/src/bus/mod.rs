@@ -22,9 +22,9 @@ use tokio::sync::mpsc;
 pub(crate) use builder::Target;
 pub use builder::{EventSubscriptionBuilder, StateSubscriptionBuilder};
 pub use filter::Changed;
-pub(crate) use listing::human_duration;
-pub use listing::SubscriptionInfo;
 pub(crate) use filter::{Entities, EventFilter, StateFilter};
+pub use listing::SubscriptionInfo;
+pub(crate) use listing::human_duration;
 
 use crate::clock::Clock;
 use crate::ha::{Event, EventData, StateChanged};

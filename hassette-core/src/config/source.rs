@@ -314,7 +314,11 @@ fn apply_one(
             if !known.contains(&field.as_str()) {
                 return Err(unknown(format!("hassette.web.{field}"), known, field));
             }
-            let kind = if field == "enabled" { Kind::Bool } else { Kind::Str };
+            let kind = if field == "enabled" {
+                Kind::Bool
+            } else {
+                Kind::Str
+            };
             table_entry(hassette, "web").insert(field.clone(), typed_env_value(kind, raw));
             layered
                 .origins

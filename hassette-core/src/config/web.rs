@@ -116,9 +116,8 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
             .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
             .map_err(|_| format!("{text:?}: {port:?} is not a port number"));
     }
-    text.parse::<SocketAddr>().map_err(|_| {
-        format!("{text:?} is not an address with a port; use e.g. \"127.0.0.1:8126\"")
-    })
+    text.parse::<SocketAddr>()
+        .map_err(|_| format!("{text:?} is not an address with a port; use e.g. \"127.0.0.1:8126\""))
 }
 
 #[cfg(test)]
@@ -148,7 +147,10 @@ mod tests {
     fn beyond_loopback_needs_a_token() {
         let (_, problems) = parse_str("listen = \"0.0.0.0:8126\"");
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].contains("not a loopback address"), "{problems:?}");
+        assert!(
+            problems[0].contains("not a loopback address"),
+            "{problems:?}"
+        );
         let (web, problems) =
             parse_str("listen = \"0.0.0.0:8126\"\ntoken = \"0123456789abcdef0123\"");
         assert!(problems.is_empty(), "{problems:?}");
@@ -160,7 +162,11 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let (_, problems) = parse_str("listen = \"here\"\ntoken = \"short\"");
-        assert!(problems.iter().any(|p| p.starts_with("hassette.web.listen")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("hassette.web.listen"))
+        );
         assert!(problems.iter().any(|p| p.contains("at least 16")));
         let (web, _) = parse_str("listen = \"localhost:0\"");
         assert_eq!(web.listen.port(), 0);

@@ -298,9 +298,7 @@ impl Control {
     }
 
     /// The enabled instances, launched concurrently.
-    pub(crate) fn launch_enabled(
-        &self,
-    ) -> Vec<(Arc<Slot>, oneshot::Receiver<Result<(), String>>)> {
+    pub(crate) fn launch_enabled(&self) -> Vec<(Arc<Slot>, oneshot::Receiver<Result<(), String>>)> {
         self.slots()
             .into_iter()
             .filter(|s| s.enabled())
@@ -412,8 +410,7 @@ impl Control {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for app in &config.apps {
-            if self.registry.get(&app.class_name).is_some() && seen.insert(app.class_name.clone())
-            {
+            if self.registry.get(&app.class_name).is_some() && seen.insert(app.class_name.clone()) {
                 out.push(ClassCache {
                     class: app.class_name.clone(),
                     dir: config.cache_dir(&app.class_name),
@@ -553,20 +550,44 @@ fn process_changes(old: &Config, new: &Config) -> Vec<String> {
     );
     check("verify_ssl", old.verify_ssl == new.verify_ssl);
     check("data_dir", old.data_dir == new.data_dir);
-    check("cache_flush_interval", old.cache_flush_interval == new.cache_flush_interval);
+    check(
+        "cache_flush_interval",
+        old.cache_flush_interval == new.cache_flush_interval,
+    );
     check("log_level", old.log_level == new.log_level);
-    check("log_retention_days", old.log_retention_days == new.log_retention_days);
+    check(
+        "log_retention_days",
+        old.log_retention_days == new.log_retention_days,
+    );
     check("log_max_size", old.log_max_size == new.log_max_size);
-    check("command_timeout", old.command_timeout == new.command_timeout);
-    check("heartbeat_interval", old.heartbeat_interval == new.heartbeat_interval);
-    check("heartbeat_timeout", old.heartbeat_timeout == new.heartbeat_timeout);
+    check(
+        "command_timeout",
+        old.command_timeout == new.command_timeout,
+    );
+    check(
+        "heartbeat_interval",
+        old.heartbeat_interval == new.heartbeat_interval,
+    );
+    check(
+        "heartbeat_timeout",
+        old.heartbeat_timeout == new.heartbeat_timeout,
+    );
     check(
         "reconnect_initial_delay",
         old.reconnect_initial_delay == new.reconnect_initial_delay,
     );
-    check("reconnect_max_delay", old.reconnect_max_delay == new.reconnect_max_delay);
-    check("app_startup_timeout", old.app_startup_timeout == new.app_startup_timeout);
-    check("app_shutdown_timeout", old.app_shutdown_timeout == new.app_shutdown_timeout);
+    check(
+        "reconnect_max_delay",
+        old.reconnect_max_delay == new.reconnect_max_delay,
+    );
+    check(
+        "app_startup_timeout",
+        old.app_startup_timeout == new.app_startup_timeout,
+    );
+    check(
+        "app_shutdown_timeout",
+        old.app_shutdown_timeout == new.app_shutdown_timeout,
+    );
     check("web", old.web == new.web);
     out
 }

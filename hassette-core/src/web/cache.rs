@@ -47,7 +47,8 @@ fn summary(info: &ClassCache, cache: Option<&AppCache>) -> ClassSummary {
     };
     let reads = stats.hits + stats.misses;
     #[allow(clippy::cast_precision_loss)]
-    let hit_rate = (reads > 0).then(|| (stats.hits as f64 / reads as f64 * 1000.0).round() / 1000.0);
+    let hit_rate =
+        (reads > 0).then(|| (stats.hits as f64 / reads as f64 * 1000.0).round() / 1000.0);
     ClassSummary {
         class: info.class.clone(),
         dir: info.dir.display().to_string(),
@@ -90,7 +91,10 @@ fn open(web: &Web, class: &str) -> Result<(ClassCache, AppCache), Response> {
     };
     match web.status.cache(class) {
         Some(cache) => Ok((info, cache)),
-        None => Err(error(StatusCode::NOT_FOUND, format!("no cache for {class:?}"))),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no cache for {class:?}"),
+        )),
     }
 }
 
@@ -148,26 +152,27 @@ pub(crate) async fn keys(
         return Json(serde_json::json!({"class": class, "prefix": q.prefix, "total": 0, "truncated": false, "keys": []})).into_response();
     }
     let prefix = q.prefix.clone();
-    let listed = tokio::task::spawn_blocking(move || -> Result<(usize, Vec<KeyInfo>), CacheError> {
-        let all = cache.keys_with_prefix(&prefix)?;
-        let total = all.len();
-        let mut out = Vec::new();
-        for key in all.into_iter().take(limit) {
-            // A key that expired or was deleted since the listing is left out.
-            if let Some(i) = cache.info(&key)? {
-                out.push(KeyInfo {
-                    key,
-                    size: i.size,
-                    created_at: i.created_at,
-                    age_secs: i.age.as_secs(),
-                    expires_at: i.expires_at,
-                    ttl_secs: i.ttl.map(|t| t.as_secs()),
-                });
+    let listed =
+        tokio::task::spawn_blocking(move || -> Result<(usize, Vec<KeyInfo>), CacheError> {
+            let all = cache.keys_with_prefix(&prefix)?;
+            let total = all.len();
+            let mut out = Vec::new();
+            for key in all.into_iter().take(limit) {
+                // A key that expired or was deleted since the listing is left out.
+                if let Some(i) = cache.info(&key)? {
+                    out.push(KeyInfo {
+                        key,
+                        size: i.size,
+                        created_at: i.created_at,
+                        age_secs: i.age.as_secs(),
+                        expires_at: i.expires_at,
+                        ttl_secs: i.ttl.map(|t| t.as_secs()),
+                    });
+                }
             }
-        }
-        Ok((total, out))
-    })
-    .await;
+            Ok((total, out))
+        })
+        .await;
     match listed {
         Ok(Ok((total, keys))) => Json(serde_json::json!({
             "class": class, "prefix": q.prefix, "total": total,
@@ -183,7 +188,10 @@ fn check_key(key: &str) -> Result<(), Response> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Err(error(
             StatusCode::BAD_REQUEST,
-            format!("a key is 1 to {MAX_KEY_LEN} bytes; this one is {}", key.len()),
+            format!(
+                "a key is 1 to {MAX_KEY_LEN} bytes; this one is {}",
+                key.len()
+            ),
         ));
     }
     Ok(())

@@ -87,7 +87,10 @@ pub fn request_with_body(
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -110,7 +113,10 @@ pub fn request_with_body(
 }
 
 fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("not an HTTP response: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not an HTTP response: {what}"),
+    )
 }
 
 fn parse(raw: &[u8]) -> io::Result<Response> {

@@ -46,7 +46,10 @@ pub(crate) async fn guard(State(web): State<Web>, request: Request, next: Next) 
         }
         Some(_) => {}
     }
-    let is_action = matches!(*request.method(), Method::POST | Method::DELETE | Method::PUT);
+    let is_action = matches!(
+        *request.method(),
+        Method::POST | Method::DELETE | Method::PUT
+    );
     if is_action && let Some(why) = cross_site(headers) {
         return error(StatusCode::FORBIDDEN, why);
     }
@@ -100,9 +103,7 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
 
 /// Why an action request looks cross-site, if it does.
 fn cross_site(headers: &HeaderMap) -> Option<String> {
-    if let Some(site) = headers
-        .get("sec-fetch-site")
-        .and_then(|h| h.to_str().ok())
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|h| h.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {
         return Some(format!(
@@ -137,7 +138,10 @@ mod tests {
         assert!(host_is_loopback(&headers(&[("host", "127.0.0.1:8126")])));
         assert!(host_is_loopback(&headers(&[("host", "localhost:8126")])));
         assert!(host_is_loopback(&headers(&[("host", "[::1]:8126")])));
-        assert!(!host_is_loopback(&headers(&[("host", "evil.example:8126")])));
+        assert!(!host_is_loopback(&headers(&[(
+            "host",
+            "evil.example:8126"
+        )])));
         assert!(!host_is_loopback(&headers(&[("host", "192.168.1.2:8126")])));
     }
 

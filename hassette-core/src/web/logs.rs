@@ -120,10 +120,8 @@ pub(crate) async fn stream(State(web): State<Web>, Query(p): Query<LogParams>) -
                 () = tokio::time::sleep(TAIL_EVERY) => {}
             }
             let (m, d, mut c) = (matcher.clone(), dir.clone(), cursor.clone());
-            let Ok(Ok((new, c))) = tokio::task::spawn_blocking(move || {
-                m.follow(&d, &mut c).map(|new| (new, c))
-            })
-            .await
+            let Ok(Ok((new, c))) =
+                tokio::task::spawn_blocking(move || m.follow(&d, &mut c).map(|new| (new, c))).await
             else {
                 continue;
             };

@@ -163,7 +163,10 @@ fn router(web: Web) -> Router {
         .route("/api/apps/{app}/{instance}/{action}", post(api::action))
         .route("/api/reload", post(api::reload))
         .route("/api/caches", get(cache::classes))
-        .route("/api/caches/{class}", get(cache::class).delete(cache::clear))
+        .route(
+            "/api/caches/{class}",
+            get(cache::class).delete(cache::clear),
+        )
         .route("/api/caches/{class}/keys", get(cache::keys))
         .route(
             "/api/caches/{class}/keys/{key}",
@@ -172,7 +175,10 @@ fn router(web: Web) -> Router {
         .route("/api/logs", get(logs::query))
         .route("/api/logs/stream", get(logs::stream))
         .fallback(api::not_found)
-        .layer(axum::middleware::from_fn_with_state(web.clone(), guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            guard::guard,
+        ))
         .with_state(web)
 }
 

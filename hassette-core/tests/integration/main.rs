@@ -9,3 +9,4 @@ mod ha;
 mod logging;
 mod runtime;
 mod scheduler;
+mod web;
