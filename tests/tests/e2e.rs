@@ -14,6 +14,8 @@ use hassette_core::testing::FakeHomeAssistant;
 // Against a real Home Assistant (with HASSETTE_REAL_HA=1): one test binary, so not tests/real_ha.rs.
 #[path = "e2e/real_ha.rs"]
 mod real_ha;
+#[path = "e2e/status_cli.rs"]
+mod status_cli;
 
 /// The `hassette` binary of this workspace, built if `cargo test` did not build it already.
 fn hassette_bin() -> PathBuf {
@@ -168,8 +170,15 @@ fn write_config(dir: &Path, fake: &FakeHomeAssistant, apps: &str) -> PathBuf {
 
 fn write_config_with(dir: &Path, fake: &FakeHomeAssistant, settings: &str, apps: &str) -> PathBuf {
     let path = dir.join("hassette.toml");
+    // The status API on a free port unless the test says otherwise: parallel tests would
+    // contend for the default 8126.
+    let web = if apps.contains("[hassette.web]") {
+        ""
+    } else {
+        "[hassette.web]\nlisten = \"127.0.0.1:0\"\n"
+    };
     let text = format!(
-        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\ncache_flush_interval = \"100ms\"\n{settings}\n\n{apps}",
+        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\ncache_flush_interval = \"100ms\"\n{settings}\n{web}\n{apps}",
         fake.base_url()
     );
     std::fs::write(&path, text).unwrap();

@@ -38,7 +38,8 @@ pub(crate) struct ClassSummary {
 fn summary(info: &ClassCache, cache: Option<&AppCache>) -> ClassSummary {
     let exists = info.dir.exists();
     let stats: Result<CacheStats, String> = match cache {
-        Some(c) if exists => c.stats().map_err(|e| e.to_string()),
+        // `len` waits for the index, so a cache just opened here reports real counts.
+        Some(c) if exists => c.len().and_then(|_| c.stats()).map_err(|e| e.to_string()),
         _ => Ok(CacheStats::default()),
     };
     let (stats, error) = match stats {
