@@ -61,7 +61,7 @@ pub(crate) fn status(config: &Config, args: &StatusArgs) -> Result<ExitCode, Fai
     ];
     let micros = |v: &Value| {
         v.as_u64()
-            .map_or_else(|| "-".to_owned(), |us| format!("{}µs", us))
+            .map_or_else(|| "-".to_owned(), |us| format!("{us}µs"))
     };
     for app in apps.as_array().into_iter().flatten() {
         let error = app["last_error"].as_object().map_or_else(

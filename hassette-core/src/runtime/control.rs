@@ -16,6 +16,9 @@ use crate::app::{AppClass, AppRegistry, Shared};
 use crate::config::Config;
 use crate::ha::StateChanged;
 
+/// Tells whether an instance's `initialize` succeeded, and why not.
+pub(crate) type Ready = oneshot::Receiver<Result<(), String>>;
+
 /// Reads the configuration again (the CLI layers file, environment and flags as at startup).
 #[derive(Clone)]
 pub struct ConfigReloader(Arc<dyn Fn() -> Result<Config, String> + Send + Sync>);
@@ -276,7 +279,7 @@ impl Control {
     }
 
     /// Starts `slot`'s task now; the receiver tells whether `initialize` succeeded.
-    pub(crate) fn launch(&self, slot: &Slot) -> oneshot::Receiver<Result<(), String>> {
+    pub(crate) fn launch(&self, slot: &Slot) -> Ready {
         let mut run = slot.run();
         let cancel = self.cancel_apps.child_token();
         let launched = slot.class.launch(supervisor::Launch {
@@ -298,7 +301,7 @@ impl Control {
     }
 
     /// The enabled instances, launched concurrently.
-    pub(crate) fn launch_enabled(&self) -> Vec<(Arc<Slot>, oneshot::Receiver<Result<(), String>>)> {
+    pub(crate) fn launch_enabled(&self) -> Vec<(Arc<Slot>, Ready)> {
         self.slots()
             .into_iter()
             .filter(|s| s.enabled())

@@ -46,20 +46,21 @@ fn matcher(p: &LogParams, default_limit: usize) -> Result<Matcher, Response> {
         return Err(bad(format!("limit must be at most {MAX_RECORDS}")));
     }
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-    let mut query = LogQuery::default();
-    query.app = nonempty(&p.app);
-    query.instance = nonempty(&p.instance);
-    query.since = when("since", &p.since)?;
-    query.until = when("until", &p.until)?;
-    query.min_level = nonempty(&p.level);
-    query.limit = Some(limit);
-    query.grep = nonempty(&p.grep).map(|g| {
+    let query = LogQuery {
+        app: nonempty(&p.app),
+        instance: nonempty(&p.instance),
+        since: when("since", &p.since)?,
+        until: when("until", &p.until)?,
+        min_level: nonempty(&p.level),
+        limit: Some(limit),
         // As `hassette log --grep`: text or regex; a pattern that is no regex is literal.
-        regex::Regex::new(&g).unwrap_or_else(|_| {
-            regex::Regex::new(&regex::escape(&g))
-                .unwrap_or_else(|_| unreachable!("an escaped pattern is valid"))
-        })
-    });
+        grep: nonempty(&p.grep).map(|g| {
+            regex::Regex::new(&g).unwrap_or_else(|_| {
+                regex::Regex::new(&regex::escape(&g))
+                    .unwrap_or_else(|_| unreachable!("an escaped pattern is valid"))
+            })
+        }),
+    };
     Matcher::new(query).map_err(|e| bad(format!("level: {e}")))
 }
 
