@@ -55,8 +55,10 @@ impl Demo {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hassette.toml.example");
-        let text = std::fs::read_to_string(example).unwrap()
-            + "\n[hassette.web]\nlisten = \"127.0.0.1:0\"\n";
+        let text = std::fs::read_to_string(example).unwrap();
+        assert!(text.contains("listen = \"127.0.0.1:8126\""));
+        // A free port: tests run in parallel, and a developer's own hassette may hold 8126.
+        let text = text.replace("listen = \"127.0.0.1:8126\"", "listen = \"127.0.0.1:0\"");
         let config = dir.path().join("hassette.toml");
         std::fs::write(&config, text).unwrap();
         // A key none of the demo's apps touch, for the cache browser to delete.

@@ -590,3 +590,94 @@ async fn reload_restarts_changed_instances_and_starts_new_ones() {
     );
     s.stop().await;
 }
+
+/// Writes records into the runtime's log store as app `porch` would.
+fn log_as_porch(logs: &Path, records: &[(tracing::Level, &str)]) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let options = hassette_core::logging::LogOptions::new(logs.to_path_buf(), "debug");
+    let (layer, guard) = hassette_core::logging::store_layer(&options).unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("app", app = "porch", class = "Probe", instance = "front");
+        span.in_scope(|| {
+            for (level, msg) in records {
+                match *level {
+                    tracing::Level::WARN => tracing::warn!("{msg}"),
+                    tracing::Level::ERROR => tracing::error!("{msg}"),
+                    _ => tracing::info!("{msg}"),
+                }
+            }
+        });
+    });
+    guard.flush();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_take_the_log_filters_and_stream_new_records() {
+    let s = setup().await;
+    let logs = s.dir.path().join("data/logs");
+    log_as_porch(
+        &logs,
+        &[
+            (tracing::Level::INFO, "light on"),
+            (tracing::Level::WARN, "sensor slow"),
+            (tracing::Level::ERROR, "light unreachable"),
+        ],
+    );
+    let all = get(s.addr, "/api/logs?app=porch&instance=front&since=1h").await;
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+    let warn = get(s.addr, "/api/logs?app=porch&level=warn").await;
+    assert_eq!(warn.as_array().unwrap().len(), 2);
+    let grep = get(s.addr, "/api/logs?app=porch&grep=light%20(on|off)").await;
+    assert_eq!(grep.as_array().unwrap().len(), 1);
+    assert_eq!(grep[0]["msg"], "light on");
+    assert_eq!(grep[0]["instance"], "front");
+    let last = get(s.addr, "/api/logs?app=porch&limit=1").await;
+    assert_eq!(last[0]["msg"], "light unreachable");
+    assert_eq!(get(s.addr, "/api/logs?app=nobody").await, serde_json::json!([]));
+    for (bad, says) in [
+        ("/api/logs?since=yesterday-ish", "since"),
+        ("/api/logs?level=loud", "level"),
+        ("/api/logs?limit=999999", "limit must be at most"),
+    ] {
+        let r = send(s.addr, "GET", bad, &[]).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.text().contains(says), "{bad}: {}", r.text());
+    }
+
+    // The live tail: the last record first, then a new one as it is stored.
+    let addr = s.addr;
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        write!(stream, "GET /api/logs/stream?app=porch&limit=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut told = 0;
+        while std::time::Instant::now() < deadline {
+            if let Ok(n) = stream.read(&mut buf) {
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            let records = text.matches("data: {").count();
+            if records > told {
+                told = records;
+                let _ = seen_tx.send(text.clone());
+                if records >= 2 {
+                    return;
+                }
+            }
+        }
+    });
+    let first = seen_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(first.contains("text/event-stream"), "{first}");
+    assert!(first.contains("light unreachable"));
+    assert!(!first.contains("sensor slow"), "limit=1: only the last record first");
+    log_as_porch(&logs, &[(tracing::Level::INFO, "a new record")]);
+    let second = seen_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(second.contains("a new record"), "{second}");
+    reader.join().unwrap();
+    s.stop().await;
+}
