@@ -17,6 +17,8 @@ LIMIT = 104857600
 N = int(os.environ.get("HASSETTE_BENCH_N", 100000))
 NB = min(int(os.environ.get("HASSETTE_BENCH_NB", 10000)), N)
 FILL = int(os.environ.get("HASSETTE_BENCH_FILL", 3))
+CAP_LIMIT = int(os.environ.get("HASSETTE_BENCH_CAP_LIMIT", 20 << 20))
+ONLY = os.environ.get("HASSETTE_BENCH_ONLY", "")
 
 
 def report(impl, workload, secs, lat):
@@ -89,6 +91,42 @@ def bench(impl, policy):
     shutil.rmtree(tmp)
 
 
+def dir_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
+               for f in files if os.path.exists(os.path.join(d, f)))
+
+
+def capacity(impl, policy, value_len):
+    """Writes 3x the limit; kept/limit, the largest dir/limit sampled every 32 writes, and
+    the evictions after half the limit (as cache_workloads.rs does)."""
+    tmp = tempfile.mkdtemp()
+    kwargs = {"size_limit": CAP_LIMIT}
+    if policy:
+        kwargs["eviction_policy"] = policy
+    c = diskcache.Cache(tmp, **kwargs)
+    value = "v" * (value_len - 2)  # our values are JSON strings: value_len bytes with quotes
+    count = 3 * CAP_LIMIT // value_len
+    max_dir, evicted_at_half = 0, None
+    for i in range(count):
+        c.set(f"k{i:08}", value)
+        if i % 32 == 0:
+            max_dir = max(max_dir, dir_size(tmp))
+        if evicted_at_half is None and (i + 1) * value_len >= CAP_LIMIT // 2:
+            evicted_at_half = i + 1 - len(c)
+    max_dir = max(max_dir, dir_size(tmp))
+    kept = len(c) * value_len
+    print(json.dumps({"impl": impl, "workload": f"capacity_{value_len}",
+                      "kept_ratio": round(kept / CAP_LIMIT, 3),
+                      "max_dir_ratio": round(max_dir / CAP_LIMIT, 3),
+                      "evicted_at_half": evicted_at_half or 0}), flush=True)
+    c.close()
+    shutil.rmtree(tmp)
+
+
 if __name__ == "__main__":
-    bench("diskcache", None)
-    bench("diskcache-lru", "least-recently-used")
+    for impl, policy in (("diskcache", None), ("diskcache-lru", "least-recently-used")):
+        if ONLY in ("", "workloads"):
+            bench(impl, policy)
+        if ONLY in ("", "capacity"):
+            for value_len in (100, 1024, 16 * 1024, 64 * 1024):
+                capacity(impl, policy, value_len)

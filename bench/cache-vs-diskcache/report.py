@@ -4,6 +4,19 @@ import json
 import sys
 
 rows = [json.loads(line) for line in sys.stdin if line.startswith("{")]
+capacity = [r for r in rows if r["workload"].startswith("capacity_")]
+other = [r for r in rows if "ops_per_s" not in r and not r["workload"].startswith("capacity_")]
+rows = [r for r in rows if "ops_per_s" in r]
+if capacity:
+    print("\n### capacity (3x the limit written)\n")
+    print("| value size | impl | kept/limit | largest dir/limit | evicted after half the limit |")
+    print("|---:|---|---:|---:|---:|")
+    for r in sorted(capacity, key=lambda r: (int(r["workload"].split("_")[1]), r["impl"])):
+        print(f"| {r['workload'].split('_')[1]} B | {r['impl']} | {r['kept_ratio']:.0%} "
+              f"| {r['max_dir_ratio']:.0%} | {r['evicted_at_half']} |")
+for r in other:
+    print(f"\n### {r['workload']}\n")
+    print(json.dumps({k: v for k, v in r.items() if k not in ("impl", "workload")}))
 by = {}
 for r in rows:
     by.setdefault(r["workload"], {})[r["impl"]] = r

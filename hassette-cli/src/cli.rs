@@ -117,7 +117,7 @@ pub(crate) enum CacheCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Run against a built-in simulated Home Assistant instead of `base_url`
+    /// Run against a built-in simulated Home Assistant instead of `base_url` (needs hassette-cli's `demo` feature)
     #[arg(long)]
     pub(crate) demo: bool,
     /// Run only this app (repeatable)
@@ -142,13 +142,17 @@ pub(crate) struct LogArgs {
     /// Minimum level
     #[arg(long, value_name = "LEVEL")]
     pub(crate) level: Option<String>,
-    /// Only records whose message matches this text or regex
+    /// Only records whose message or a field (`key=value`) matches this text or regex
     #[arg(long, value_name = "PATTERN")]
     pub(crate) grep: Option<String>,
+    /// --grep ignores case
+    #[arg(short = 'i', long)]
+    pub(crate) ignore_case: bool,
     /// Only the last N records
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<usize>,
-    /// Keep printing new matching records until Ctrl-C
+    /// Keep printing new matching records until Ctrl-C (alone: only new ones; with --since,
+    /// --until or --limit: those first)
     #[arg(long, short)]
     pub(crate) follow: bool,
     /// One JSON record per line

@@ -63,8 +63,54 @@ where
     match cmd::dispatch(cli, &registry) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", chain_text(&failure.error));
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// The error and its causes joined with ": ", each said once: a cause whose text the message
+/// before it already holds (`IO error: refused`, then `refused`) is left out.
+fn chain_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot connect to Home Assistant at ws://127.0.0.1:1/api/websocket")]
+    struct Outer(#[source] Middle);
+
+    /// Quotes its own cause, as tungstenite's `IO error: {0}` does.
+    #[derive(Debug, thiserror::Error)]
+    #[error("IO error: {0}")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let refused = io.to_string();
+        let error = anyhow::Error::new(Outer(Middle(io))).context("cannot start");
+        let text = chain_text(&error);
+        assert_eq!(
+            text,
+            format!(
+                "cannot start: cannot connect to Home Assistant at ws://127.0.0.1:1/api/websocket: IO error: {refused}"
+            )
+        );
+        assert_eq!(text.matches(&refused).count(), 1);
     }
 }

@@ -4,6 +4,12 @@
 //! Counts scale with `HASSETTE_BENCH_N` (small values, default 100000), `HASSETTE_BENCH_NB`
 //! (1 KiB / 64 KiB values, default 10000) and `HASSETTE_BENCH_FILL` (multiples of the 100 MiB
 //! limit written by the fill workload, default 3).
+//!
+//! Also: capacity (`HASSETTE_BENCH_CAP_LIMIT`, default 20 MiB: kept/limit and the largest
+//! dir/limit seen while writing 3x the limit, and evictions after writing half of it, for
+//! 100 B, 1 KiB, 16 KiB and 64 KiB values), bytes written to disk by a read-only workload
+//! (`HASSETTE_BENCH_READ_SECS`, default 20), and how late a 5 ms timer fires on a runtime
+//! whose other tasks write 16 KiB values (`HASSETTE_BENCH_TIMER_SECS`, default 5).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -207,11 +213,180 @@ fn bare_redb(n: usize, nb: usize) {
     report(name, "reopen", start.elapsed().as_secs_f64(), lat);
 }
 
+/// Writes 3x `limit` of `value_len`-byte values; reports kept/limit, the largest dir/limit
+/// sampled every 32 writes, and the evictions once half the limit was written.
+fn capacity(limit: u64, value_len: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::open(CacheOptions::new(tmp.path(), "Bench").size_limit(limit)).unwrap();
+    let value = "v".repeat(value_len - 2);
+    let count = usize::try_from(3 * limit).unwrap() / value_len;
+    let (mut max_dir, mut evicted_at_half) = (0, None);
+    for i in 0..count {
+        cache.set(&format!("k{i:08}"), &value).unwrap();
+        if i % 32 == 0 {
+            max_dir = max_dir.max(cache.size_bytes());
+        }
+        if evicted_at_half.is_none() && (i + 1) * value_len >= limit as usize / 2 {
+            cache.flush().unwrap();
+            evicted_at_half = Some(cache.stats().evictions);
+        }
+    }
+    cache.flush().unwrap();
+    max_dir = max_dir.max(cache.size_bytes());
+    let kept = cache.len().unwrap() * value_len;
+    println!(
+        "{{\"impl\": \"hassette\", \"workload\": \"capacity_{value_len}\", \"kept_ratio\": {:.3}, \"max_dir_ratio\": {:.3}, \"evicted_at_half\": {}}}",
+        kept as f64 / limit as f64,
+        max_dir as f64 / limit as f64,
+        evicted_at_half.unwrap_or(0)
+    );
+}
+
+/// `write_bytes` of this process from `/proc/self/io`: bytes it sent (or dirtied) for disk.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("write_bytes: "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A read-only workload with the default settings, then the cost of one recency commit.
+fn read_only(secs: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys: Vec<String> = (0..10_000).map(|i| format!("key{i}")).collect();
+    let fill = |opts: CacheOptions| {
+        let cache = Cache::open(opts).unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            cache.set(key, &prefs(i)).unwrap();
+        }
+        cache.flush().unwrap();
+        cache
+    };
+    let cache = fill(CacheOptions::new(tmp.path().join("a"), "Bench"));
+    let before = written_bytes();
+    let start = Instant::now();
+    let mut reads = 0u64;
+    while start.elapsed().as_secs() < secs {
+        let _ = cache
+            .get::<Prefs>(&keys[fastrand::usize(..keys.len())])
+            .unwrap();
+        reads += 1;
+    }
+    let during = written_bytes() - before;
+    let flushes = cache.stats().flushes;
+    drop(cache);
+    // What one recency commit (every 5 minutes by default) writes.
+    let cache = fill(CacheOptions::new(tmp.path().join("b"), "Bench"));
+    for key in &keys {
+        let _ = cache.get::<Prefs>(key).unwrap();
+    }
+    let before = written_bytes();
+    cache.flush().unwrap();
+    let per_recency_commit = written_bytes() - before;
+    let per_hour = during as f64 * 3600.0 / secs as f64
+        + per_recency_commit as f64 * 3600.0
+            / hassette_core::cache::DEFAULT_RECENCY_INTERVAL.as_secs_f64();
+    println!(
+        "{{\"impl\": \"hassette\", \"workload\": \"read_only_disk\", \"secs\": {secs}, \"reads\": {reads}, \"bytes_written\": {during}, \"commits\": {flushes}, \"recency_commit_bytes\": {per_recency_commit}, \"bytes_per_hour\": {per_hour:.0}}}"
+    );
+}
+
+/// How late a 5 ms timer fires while `writer_tasks` tasks on the same 2-worker runtime write
+/// 16 KiB values.
+fn timer_lateness(secs: u64, writer_tasks: usize, use_cache: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::open(CacheOptions::new(tmp.path(), "Bench").size_limit(LIMIT)).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (late, writes) = rt.block_on(async move {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut writers = Vec::new();
+        for w in 0..writer_tasks {
+            let cache = cache.clone();
+            let stop = stop.clone();
+            writers.push(tokio::spawn(async move {
+                let value = "x".repeat(16 * 1024 - 2);
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = format!("w{w}:{}", n % 2000);
+                    if use_cache {
+                        cache.set(&key, &value).unwrap();
+                    } else {
+                        // The same CPU work without the cache: encoding the value.
+                        std::hint::black_box(serde_json::to_vec(&(&key, &value)).unwrap());
+                    }
+                    n += 1;
+                    tokio::task::yield_now().await;
+                }
+                n
+            }));
+        }
+        let mut late = Vec::new();
+        let start = Instant::now();
+        while start.elapsed().as_secs() < secs {
+            let t = Instant::now();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            let over = t
+                .elapsed()
+                .saturating_sub(std::time::Duration::from_millis(5));
+            late.push(over.as_nanos() as u64);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut writes = 0;
+        for w in writers {
+            writes += w.await.unwrap();
+        }
+        (late, writes)
+    });
+    let mut late = late;
+    late.sort_unstable();
+    let pct = |p: f64| late[((late.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
+    println!(
+        "{{\"impl\": \"hassette\", \"workload\": \"timer_lateness_{writer_tasks}_{}\", \"timers\": {}, \"writes\": {writes}, \"p50_ms\": {:.3}, \"p99_ms\": {:.3}, \"max_ms\": {:.3}}}",
+        if use_cache {
+            "cache_writers"
+        } else {
+            "encoders"
+        },
+        late.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let n = env("HASSETTE_BENCH_N", 100_000);
     let nb = env("HASSETTE_BENCH_NB", 10_000).min(n);
     let fill = env("HASSETTE_BENCH_FILL", 3);
-    ours(n, nb, fill);
-    bare_redb(n, nb);
+    let only = std::env::var("HASSETTE_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "workloads" {
+        ours(n, nb, fill);
+        bare_redb(n, nb);
+    }
+    if only.is_empty() || only == "capacity" {
+        let limit = env("HASSETTE_BENCH_CAP_LIMIT", 20 << 20) as u64;
+        for value_len in [100, 1024, 16 * 1024, 64 * 1024] {
+            capacity(limit, value_len);
+        }
+    }
+    if only.is_empty() || only == "disk" {
+        read_only(env("HASSETTE_BENCH_READ_SECS", 20) as u64);
+    }
+    if only.is_empty() || only == "timer" {
+        // The machine's own noise floor first: the timer alone, then beside 8 tasks doing the
+        // same CPU work without the cache.
+        let secs = env("HASSETTE_BENCH_TIMER_SECS", 5) as u64;
+        timer_lateness(secs, 0, false);
+        timer_lateness(secs, 8, false);
+        timer_lateness(secs, 8, true);
+    }
 }

@@ -22,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod ha;
 pub mod logging;
+mod private_files;
 pub mod runtime;
 pub mod scheduler;
 pub mod state;

@@ -17,6 +17,9 @@ mod real_ha;
 #[path = "e2e/status_cli.rs"]
 mod status_cli;
 
+#[path = "e2e/private_files.rs"]
+mod private_files;
+
 /// The `hassette` binary of this workspace, built if `cargo test` did not build it already.
 fn hassette_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -446,7 +449,7 @@ async fn a_panicking_app_is_isolated() {
     fake.set_state("binary_sensor.front_door", "off", None);
     let dir = tempfile::tempdir().unwrap();
     let apps = format!(
-        "{DOOR_APP}[hassette.apps.panicky]\nclass_name = \"Panicky\"\nconfig = {{ entity = \"input_boolean.guest_mode\" }}\n"
+        "{DOOR_APP}[hassette.apps.panicky]\nclass_name = \"Panicky\"\nrestart = \"never\"\nconfig = {{ entity = \"input_boolean.guest_mode\" }}\n"
     );
     let config = write_config(dir.path(), &fake, &apps);
     let mut h = Hassette::start_bin(
@@ -469,6 +472,158 @@ async fn a_panicking_app_is_isolated() {
     h.wait_for("door closed");
     assert!(!h.seen.iter().any(|l| l.contains("panicky saw a change")));
     assert_eq!(h.sigterm(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicked_app_is_restarted_and_hears_the_next_change() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.panicky]\nclass_name = \"Panicky\"\nrestart_delay = \"50ms\"\nconfig = { entity = \"input_boolean.guest_mode\" }\n";
+    let config = write_config(dir.path(), &fake, apps);
+    let mut h = Hassette::start_bin(
+        &test_apps_bin(),
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &[],
+    );
+    h.wait_for("1 app instance(s) started, 0 failed");
+    fake.set_state("input_boolean.guest_mode", "on", None);
+    let line = h.wait_for("the instance failed; restarting in 50ms (restart 1 of at most 5");
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("Panicky was told to panic"), "{line}");
+    h.wait_for("panicky/Panicky.0: started");
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    h.wait_for("panicky saw a change");
+    assert_eq!(h.sigterm(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_to_an_unknown_entity_warns_at_startup_and_after_reconnect() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("input_boolean.harness_switch", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.typo]\nclass_name = \"Panicky\"\nconfig = { entity = \"input_boolean.harness_swtich\" }\n[hassette.apps.glob]\nclass_name = \"Mirror\"\nconfig = { entity = \"light.nothing_*\", target = \"input_boolean.harness_switch\" }\n";
+    let config = write_config_with(
+        dir.path(),
+        &fake,
+        "reconnect_initial_delay = \"50ms\"\nreconnect_max_delay = \"100ms\"",
+        apps,
+    );
+    let mut h = Hassette::start_bin(
+        &test_apps_bin(),
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &[],
+    );
+    let warning = "a subscription names an entity Home Assistant does not have (did you mean `input_boolean.harness_switch`?)";
+    let line = h.wait_for(warning);
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("typo/Panicky.0"), "{line}");
+    assert!(line.contains("input_boolean.harness_swtich"), "{line}");
+    h.seen_or_wait_for("a subscription's pattern matches no entity Home Assistant has");
+    h.seen_or_wait_for("2 app instance(s) started");
+    fake.drop_connections();
+    h.wait_for(warning);
+    assert_eq!(h.sigterm(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_own_log_level_applies_to_it_alone() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    fake.set_state("input_boolean.guest_mode", "off", None);
+    let dir = tempfile::tempdir().unwrap();
+    let app = |key: &str, level: &str| {
+        format!(
+            "[hassette.apps.{key}]\nclass_name = \"Panicky\"\n{level}config = {{ instance_name = \"{key}\", entity = \"input_boolean.guest_mode\" }}\n"
+        )
+    };
+    let apps = [
+        app("quiet", "log_level = \"WARN\"\n"),
+        app("plain", ""),
+        app("verbose", "log_level = \"Debug\"\n"),
+    ]
+    .concat();
+    let config = write_config_with(dir.path(), &fake, "log_level = \"INFO\"", &apps);
+    let mut h = Hassette::start_bin(
+        &test_apps_bin(),
+        dir.path(),
+        &config,
+        fake.token().expose(),
+        &[],
+    );
+    h.wait_for("3 app instance(s) started, 0 failed");
+    fake.set_state("input_boolean.guest_mode", "half", None);
+    h.seen_or_wait_for("plain/plain: panicky saw a change");
+    h.seen_or_wait_for("verbose/verbose: panicky saw a change");
+    // The bus logs each subscription at DEBUG, inside the app that makes it.
+    let debug = |key: &str| format!("{key}/{key}: subscribed");
+    assert!(
+        h.seen.iter().any(|l| l.contains(&debug("verbose"))),
+        "{}",
+        h.seen.join("\n")
+    );
+    assert_eq!(h.sigterm(), Some(0));
+    for key in ["quiet", "plain"] {
+        assert!(
+            !h.seen.iter().any(|l| l.contains(&debug(key))),
+            "{}",
+            h.seen.join("\n")
+        );
+    }
+    assert!(
+        !h.seen
+            .iter()
+            .any(|l| l.contains("quiet/quiet: panicky saw")),
+        "{}",
+        h.seen.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_no_app_can_run_hassette_run_says_so_and_exits_1() {
+    let fake = FakeHomeAssistant::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let apps = "[hassette.apps.broken]\nclass_name = \"NeverStarts\"\nrestart_delay = \"20ms\"\nmax_restarts = 2\nconfig = { entity = \"sensor.far_away\" }\n\n[hassette.apps.stubborn]\nclass_name = \"NeverStarts\"\nrestart = \"never\"\nconfig = { instance_name = \"s\", entity = \"sensor.gone\" }\n";
+    let config = write_config(dir.path(), &fake, apps);
+    let out = clean_command(&test_apps_bin())
+        .args(["run", "-c"])
+        .arg(&config)
+        .env("HASSETTE__TOKEN", fake.token().expose())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // Two restarts of `broken`, each an ERROR with the cause, then it gives up.
+    let restarts = text
+        .lines()
+        .filter(|l| {
+            l.contains("ERROR")
+                && l.contains("sensor.far_away is not reachable")
+                && l.contains("restarting in")
+        })
+        .count();
+    assert_eq!(restarts, 2, "{text}");
+    assert!(
+        text.contains("not restarting: it was restarted 2 times"),
+        "{text}"
+    );
+    assert!(text.contains("stubborn/s: initialize failed: sensor.gone is not reachable; not restarting (restart = \"never\")"), "{text}");
+    assert!(
+        text.contains("0 app instance(s) started, 2 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("error: no app can run: every app instance failed"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ use hassette_core::config::Config;
 use super::Failure;
 
 pub(crate) fn check(config: &Config) -> Result<ExitCode, Failure> {
+    config.check_data_dir().map_err(Failure::usage)?;
     // Built whole, then written once: a closed pipe (`| head`) is not an error.
     let mut out = String::new();
     let _ = writeln!(out, "config file:  {}", config.file.display());
@@ -24,7 +25,7 @@ pub(crate) fn check(config: &Config) -> Result<ExitCode, Failure> {
             "token:        not set (needed by `hassette run`, not by `hassette run --demo`)"
         ),
     };
-    let _ = writeln!(out, "data dir:     {}", config.data_dir.display());
+    let _ = writeln!(out, "data dir:     {}", super::data_dir_text(config));
     let _ = writeln!(
         out,
         "cache size:   {} bytes per app class (default)",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use hassette_core::app::AppRegistry;
-use hassette_core::logging::{LogQuery, Match, Matcher, parse_when};
+use hassette_core::logging::{Cursor, LogQuery, Match, Matcher, parse_when};
 use jiff::Zoned;
 use jiff::tz::TimeZone;
 
@@ -19,7 +19,7 @@ pub(crate) fn log(
     args: &LogArgs,
     registry: &AppRegistry,
 ) -> Result<ExitCode, Failure> {
-    let dir = logs_dir(global, registry)?;
+    let dir = logs_dir(global, registry, args.app.as_deref())?;
     let now = Zoned::now();
     let when = |flag: &str, text: &Option<String>| {
         text.as_deref()
@@ -34,10 +34,14 @@ pub(crate) fn log(
     query.min_level.clone_from(&args.level);
     query.limit = args.limit;
     query.grep = args.grep.as_deref().map(|p| {
+        let build = |pattern: &str| {
+            regex::RegexBuilder::new(pattern)
+                .case_insensitive(args.ignore_case)
+                .build()
+        };
         // Text or regex: a pattern that is not a valid regex is searched for literally.
-        regex::Regex::new(p).unwrap_or_else(|_| {
-            regex::Regex::new(&regex::escape(p))
-                .unwrap_or_else(|_| unreachable!("an escaped pattern is valid"))
+        build(p).unwrap_or_else(|_| {
+            build(&regex::escape(p)).unwrap_or_else(|_| unreachable!("an escaped pattern is valid"))
         })
     });
     let matcher = Matcher::new(query).map_err(|e| Failure::usage(anyhow!("--level: {e}")))?;
@@ -49,12 +53,26 @@ pub(crate) fn log(
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let (matches, mut cursor) = matcher.run(&dir).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         Failure::runtime(anyhow!(
             "cannot read the log store in {}: {e}",
             dir.display()
         ))
-    })?;
+    };
+    // `--follow` alone is `tail -f`: only what is logged from now on.
+    let history =
+        !args.follow || args.since.is_some() || args.until.is_some() || args.limit.is_some();
+    let (matches, mut cursor) = if history {
+        matcher.run(&dir).map_err(unreadable)?
+    } else {
+        let end = Cursor::at_end(&dir).map_err(unreadable)?;
+        eprintln!(
+            "following {} from its end (--since 1h for some history first); Ctrl-C to stop",
+            dir.display()
+        );
+        (Vec::new(), end)
+    };
+    warn(&matcher);
     let tz = TimeZone::system();
     let mut out = std::io::stdout().lock();
     if print(&mut out, &matches, args.json, &tz).is_err() {
@@ -64,12 +82,8 @@ pub(crate) fn log(
     if args.follow {
         loop {
             std::thread::sleep(Duration::from_millis(250));
-            let new = matcher.follow(&dir, &mut cursor).map_err(|e| {
-                Failure::runtime(anyhow!(
-                    "cannot read the log store in {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            let new = matcher.follow(&dir, &mut cursor).map_err(unreadable)?;
+            warn(&matcher);
             if print(&mut out, &new, args.json, &tz).is_err() {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -78,12 +92,32 @@ pub(crate) fn log(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--data-dir` wins; otherwise the configuration's `data_dir`.
-fn logs_dir(global: &GlobalArgs, registry: &AppRegistry) -> Result<PathBuf, Failure> {
-    if let Some(dir) = &global.data_dir {
-        return Ok(dir.join("logs"));
+/// What the store's reader skipped, on stderr.
+fn warn(matcher: &Matcher) {
+    for warning in matcher.take_warnings() {
+        eprintln!("warning: {warning}");
     }
-    Ok(super::load(global, registry)?.logs_dir())
+}
+
+/// `--data-dir` wins; otherwise the configuration's `data_dir`. An `--app` the configuration
+/// does not have is an error listing the ones it has (with `--data-dir` and no readable
+/// configuration, any key is searched for).
+fn logs_dir(
+    global: &GlobalArgs,
+    registry: &AppRegistry,
+    app: Option<&str>,
+) -> Result<PathBuf, Failure> {
+    let Some(dir) = &global.data_dir else {
+        let config = super::load(global, registry)?;
+        super::check_app_keys(&config, app)?;
+        return Ok(config.logs_dir());
+    };
+    if app.is_some()
+        && let Ok(config) = super::load(global, registry)
+    {
+        super::check_app_keys(&config, app)?;
+    }
+    Ok(dir.join("logs"))
 }
 
 fn print(

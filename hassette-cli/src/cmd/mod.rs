@@ -4,6 +4,7 @@ mod api;
 mod apps;
 mod cache;
 mod check;
+mod demo;
 mod log;
 mod run;
 mod status;
@@ -65,6 +66,34 @@ pub(crate) fn print_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// `--app KEY` must name a configured app; the error lists the ones there are.
+pub(crate) fn check_app_keys(config: &Config, key: Option<&str>) -> Result<(), Failure> {
+    let Some(key) = key.filter(|k| config.app(k).is_none()) else {
+        return Ok(());
+    };
+    let known: Vec<&str> = config.apps.iter().map(|a| a.key.as_str()).collect();
+    Err(Failure::usage(anyhow::anyhow!(
+        "--app {key}: no such app in {}; configured apps: {}",
+        config.file.display(),
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+/// `data_dir`, saying so when it is the default (nothing is written anywhere unannounced).
+pub(crate) fn data_dir_text(config: &Config) -> String {
+    match config.data_dir_origin {
+        config::Origin::Default => format!(
+            "{} (the default; set data_dir in [hassette] to choose another)",
+            config.data_dir.display()
+        ),
+        _ => config.data_dir.display().to_string(),
+    }
 }
 
 /// Loads and validates the configuration (with every app's config), printing its warnings.

@@ -7,9 +7,9 @@ use hassette_core::app::AppRegistry;
 use hassette_core::config::Config;
 use hassette_core::logging::{self, LogOptions};
 use hassette_core::runtime::{self, RunOptions, Runtime};
-use hassette_core::testing::FakeHomeAssistant;
 
 use super::Failure;
+use super::demo::Demo;
 use crate::cli::{GlobalArgs, RunArgs};
 
 pub(crate) fn run(
@@ -17,16 +17,12 @@ pub(crate) fn run(
     args: &RunArgs,
     registry: &AppRegistry,
 ) -> Result<ExitCode, Failure> {
+    if args.demo && !cfg!(feature = "demo") {
+        return Err(Demo::unavailable());
+    }
     let config = super::load(global, registry)?;
     for key in &args.apps {
-        if config.app(key).is_none() {
-            let known: Vec<&str> = config.apps.iter().map(|a| a.key.as_str()).collect();
-            return Err(Failure::usage(anyhow!(
-                "--app {key}: no such app in {}; configured apps: {}",
-                config.file.display(),
-                known.join(", ")
-            )));
-        }
+        super::check_app_keys(&config, Some(key))?;
     }
     if !args.demo && config.token.is_none() {
         return Err(Failure::usage(anyhow!(
@@ -35,6 +31,12 @@ pub(crate) fn run(
             config.file.display()
         )));
     }
+    // Before anything connects (and before the log store opens in it).
+    config.check_data_dir().map_err(Failure::usage)?;
+    super::print_out(&format!(
+        "hassette: data dir {}\n",
+        super::data_dir_text(&config)
+    ));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hassette")
@@ -54,20 +56,20 @@ async fn run_async(
     log_options.retention_days = config.log_retention_days;
     log_options.max_total_bytes = config.log_max_size;
     log_options.secret.clone_from(&config.token);
+    log_options.app_levels = config
+        .apps
+        .iter()
+        .filter_map(|a| Some((a.key.clone(), a.log_level.clone()?)))
+        .collect();
     let logs = logging::init(&log_options).map_err(|e| Failure::runtime(anyhow!(e)))?;
 
     let demo = if args.demo {
-        let fake = FakeHomeAssistant::demo()
-            .await
-            .context("cannot start the demo Home Assistant")
-            .map_err(Failure::runtime)?;
-        tracing::info!(url = %fake.base_url(), "demo: running against the built-in simulated Home Assistant");
-        Some(fake)
+        Some(Demo::start().await?)
     } else {
         None
     };
     let client_options = match (&demo, &config.token) {
-        (Some(fake), _) => runtime::client_options(config, fake.base_url(), fake.token()),
+        (Some(demo), _) => demo.client_options(config),
         (None, Some(token)) => {
             runtime::client_options(config, config.base_url.clone(), token.clone())
         }
@@ -81,11 +83,16 @@ async fn run_async(
         .map_err(|e| Failure::runtime(anyhow::Error::new(e)))?;
     let summary = runtime.summary();
     let mut text = format!(
-        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; Ctrl-C to stop\n",
+        "hassette: {} app instance(s) started, {} failed, {} app(s) disabled; {} entities; {}\n",
         summary.started(),
         summary.failed(),
         summary.disabled.len(),
-        summary.entities
+        summary.entities,
+        if summary.why_nothing_runs().is_some() {
+            "no app can run"
+        } else {
+            "Ctrl-C to stop"
+        }
     );
     for failed in summary.instances.iter().filter(|i| i.result.is_err()) {
         if let Err(why) = &failed.result {
@@ -101,7 +108,9 @@ async fn run_async(
     if let Some(web) = web {
         web.shutdown().await;
     }
-    drop(demo);
+    if let Some(demo) = demo {
+        demo.stop();
+    }
     logs.flush();
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -237,6 +237,18 @@ impl Bus {
         }
     }
 
+    /// Every state subscription's app and entity patterns (ids or globs), for checking them
+    /// against the entities Home Assistant has.
+    pub(crate) fn watched_entities(&self) -> Vec<(String, Entities)> {
+        self.read()
+            .values()
+            .filter_map(|s| match &s.matcher {
+                Matcher::State(f) => Some((s.owner_name.clone(), f.entities.clone())),
+                Matcher::Event(_) => None,
+            })
+            .collect()
+    }
+
     /// Events handed to [`Bus::dispatch`] so far.
     #[must_use]
     pub fn dispatched(&self) -> u64 {

@@ -19,7 +19,10 @@ pub enum CacheError {
         path: PathBuf,
     },
     /// The file system refused an operation: unwritable location, disk full, ...
-    #[error("cache i/o error at {path}")]
+    #[error(
+        "cache i/o error at {path}: {source}{}",
+        crate::private_files::permission_advice(path, source)
+    )]
     Io {
         /// The file or directory the operation was about.
         path: PathBuf,
@@ -28,7 +31,7 @@ pub enum CacheError {
         source: std::io::Error,
     },
     /// The storage engine failed (a damaged page found while reading, ...).
-    #[error("cache storage error at {path}")]
+    #[error("cache storage error at {path}: {source}")]
     Storage {
         /// The cache database file.
         path: PathBuf,
@@ -94,6 +97,26 @@ pub enum CacheError {
     Overflow {
         /// The key being incremented.
         key: String,
+    },
+    /// A float that JSON cannot hold (NaN or an infinity) was given to `set`: it would be
+    /// stored as `null` and never read back as a number.
+    #[error(
+        "cannot store a non-finite float ({what}) under cache key {key:?}: JSON has no NaN or infinity"
+    )]
+    NonFinite {
+        /// The key being written.
+        key: String,
+        /// `NaN`, `inf` or `-inf`.
+        what: String,
+    },
+    /// The storage engine met damage it could not survive (it panicked); the cache file is
+    /// moved aside at the next open.
+    #[error("the cache file {path} is damaged: {reason}")]
+    Damaged {
+        /// The cache database file.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
     },
     /// The cache was closed (with [`Cache::close`](super::Cache::close)) and cannot be used.
     #[error("the cache at {path} is closed")]

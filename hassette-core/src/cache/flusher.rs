@@ -62,13 +62,31 @@ impl Shared {
     }
 
     /// Moves every pending change into the database with one durable commit, then deletes
-    /// the log files it covered.
-    pub(crate) fn flush_once(&self) -> Result<(), CacheError> {
+    /// the log files it covered. Recency (access ticks of entries only read) is written when
+    /// `save_recency`, or when it was last written a recency interval ago: a cache that is
+    /// only read makes no commit in between, so reads cost the disk nothing.
+    pub(crate) fn flush_once(&self, save_recency: bool) -> Result<(), CacheError> {
         let mut retained = lock(&self.flush_lock);
         let store = self.store()?;
         let mut versions = Vec::new();
         let (batch, old_log) = {
             let mut st = lock(&self.state);
+            // Rotate first: if a new log file cannot be made (disk full, out of descriptors,
+            // read-only directory), nothing has been taken from memory yet and every pending
+            // change stays where the next flush (or close) finds it.
+            let old_log = if st.wal.record_bytes() > 0 {
+                match st.wal.rotate() {
+                    Ok(old) => Some(old),
+                    Err(e) => {
+                        let err = CacheError::io(st.wal.path().to_path_buf(), e);
+                        st.flush_error = Some(err.to_string());
+                        self.writers_cv.notify_all();
+                        return Err(err);
+                    }
+                }
+            } else {
+                None
+            };
             self.purge_expired(&mut st);
             let mut batch = Batch {
                 clear: std::mem::take(&mut st.clear_pending),
@@ -85,7 +103,15 @@ impl Shared {
                     _ => batch.deletes.push(key),
                 }
             }
-            for key in std::mem::take(&mut st.touched) {
+            let recency_due = save_recency
+                || st.recency_saved_at.elapsed() >= self.recency_interval && !st.touched.is_empty();
+            let touched = if recency_due {
+                st.recency_saved_at = std::time::Instant::now();
+                std::mem::take(&mut st.touched)
+            } else {
+                Vec::new()
+            };
+            for key in touched {
                 if let Some(slot) = st.map.get_mut(&key) {
                     slot.touched = false;
                     if slot.live && slot.committed {
@@ -94,16 +120,8 @@ impl Shared {
                 }
             }
             batch.next_tick = st.tick + 1;
+            batch.logs_through = old_log.as_ref().map(|(seq, _)| *seq);
             st.flush_wanted = false;
-            let old_log = if st.wal.record_bytes() > 0 {
-                Some(
-                    st.wal
-                        .rotate()
-                        .map_err(|e| CacheError::io(st.wal.path().to_path_buf(), e))?,
-                )
-            } else {
-                None
-            };
             self.writers_cv.notify_all();
             (batch, old_log)
         };
@@ -146,7 +164,7 @@ impl Shared {
         }
         self.writers_cv.notify_all();
         drop(st);
-        retained.extend(old_log);
+        retained.extend(old_log.map(|(_, path)| path));
         if result.is_ok() {
             for path in retained.drain(..) {
                 if let Err(err) = std::fs::remove_file(&path) {
@@ -220,11 +238,11 @@ impl Shared {
     }
 
     /// One round of background work.
-    pub(crate) fn maintain(&self) -> Result<(), CacheError> {
+    pub(crate) fn maintain(&self, save_recency: bool) -> Result<(), CacheError> {
         self.ensure_index()?;
         let budget = lock(&self.state).budget;
         self.evict_to(budget);
-        self.flush_once()?;
+        self.flush_once(save_recency)?;
         self.keep_file_in_bounds()?;
         self.trim_hot();
         Ok(())
@@ -243,7 +261,7 @@ impl Shared {
         for _ in 0..3 {
             let budget = lock(&self.state).budget;
             self.evict_to(budget);
-            self.flush_once()?;
+            self.flush_once(false)?;
             let before = store.file_len();
             store.compact()?;
             let after = store.file_len();
@@ -281,7 +299,7 @@ impl Shared {
                     return;
                 }
             }
-            if let Err(err) = self.maintain() {
+            if let Err(err) = self.maintain(false) {
                 if matches!(err, CacheError::Closed { .. }) {
                     return;
                 }
@@ -301,7 +319,7 @@ impl Shared {
         if lock(&self.state).closed {
             return Ok(());
         }
-        let result = self.flush_once();
+        let result = self.flush_once(true);
         let mut st = lock(&self.state);
         st.closed = true;
         let empty_log = (st.wal.record_bytes() == 0).then(|| st.wal.path().to_path_buf());

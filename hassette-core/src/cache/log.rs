@@ -4,16 +4,18 @@
 //! the call returns: once the kernel has the bytes in its page cache, a SIGKILL cannot take
 //! them away. The flusher later moves them into redb with one durable commit and deletes the
 //! log file. At open, any log files left behind are replayed in order; a torn record at the
-//! tail (a write interrupted by the kill, never acknowledged) is where replay of that file
-//! stops.
+//! tail (a write interrupted by the kill, never acknowledged) is skipped; so is a damaged
+//! record in the middle, and replay resumes at the next intact record. A log with damage is
+//! kept aside as `wal-<seq>.log.corrupt-<time>` and reported at ERROR.
 //!
 //! Layout of `wal-<seq>.log`: an 16-byte header (`HSTWAL\0\0`, format version as u64 LE),
 //! then records `[payload length u32][checksum u64][payload]`, where payload is
 //! `op u8` + (`put`: key length u16, key, 32-byte meta, value | `delete`: key length u16, key |
-//! `clear`: nothing).
+//! `clear`: nothing | `batch`: count u32, then per change its length u32 and its payload).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::codec::{FORMAT_VERSION, META_LEN, Meta, checksum};
@@ -23,6 +25,7 @@ const HEADER_LEN: u64 = 16;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const OP_CLEAR: u8 = 3;
+const OP_BATCH: u8 = 4;
 
 /// One logged change, borrowed for writing.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,9 @@ pub(crate) enum Op<'a> {
         key: &'a str,
     },
     Clear,
+    /// Several changes in one record: the checksum covers them all, so after a crash either
+    /// all are replayed or none.
+    Batch(&'a [Op<'a>]),
 }
 
 /// One logged change, read back at replay.
@@ -55,12 +61,27 @@ pub(crate) enum OwnedOp {
 /// What reading one log file found.
 #[derive(Debug)]
 pub(crate) enum Contents {
-    /// The records that were complete and intact, in order.
-    Ops(Vec<OwnedOp>),
+    /// The records that were complete and intact, in order, and what could not be read.
+    Ops(Vec<OwnedOp>, Damage),
     /// The header says a newer format wrote this file.
     Newer(u64),
     /// The header is not ours.
     Foreign,
+}
+
+/// The unreadable parts of a log file: garbled or cut-off records skipped at replay.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Bytes that are not part of any intact record.
+    pub(crate) bad_bytes: u64,
+    /// Stretches of such bytes (each one is at least one lost record).
+    pub(crate) stretches: u64,
+}
+
+impl Damage {
+    pub(crate) fn is_clean(&self) -> bool {
+        self.bad_bytes == 0
+    }
 }
 
 /// The log file currently being appended to.
@@ -104,7 +125,7 @@ pub(crate) fn read(path: &Path) -> io::Result<Contents> {
     File::open(path)?.read_to_end(&mut bytes)?;
     if bytes.len() < HEADER_LEN as usize {
         // Killed between creating the file and writing its header: no record was ever in it.
-        return Ok(Contents::Ops(Vec::new()));
+        return Ok(Contents::Ops(Vec::new(), Damage::default()));
     }
     if &bytes[..8] != MAGIC {
         return Ok(Contents::Foreign);
@@ -114,12 +135,25 @@ pub(crate) fn read(path: &Path) -> io::Result<Contents> {
         return Ok(Contents::Newer(version));
     }
     let mut ops = Vec::new();
+    let mut damage = Damage::default();
     let mut rest = &bytes[HEADER_LEN as usize..];
-    while let Some((op, tail)) = next_record(rest) {
-        ops.push(op);
-        rest = tail;
+    while !rest.is_empty() {
+        if let Some((mut found, tail)) = next_record(rest) {
+            ops.append(&mut found);
+            rest = tail;
+            continue;
+        }
+        // A damaged record: the checksum cannot say where it ends, so look for the next
+        // position where an intact record starts and replay on from there. A 64-bit checksum
+        // makes a false start vanishingly unlikely.
+        let skip = (1..rest.len())
+            .find(|&at| next_record(&rest[at..]).is_some())
+            .unwrap_or(rest.len());
+        damage.bad_bytes += skip as u64;
+        damage.stretches += 1;
+        rest = &rest[skip..];
     }
-    Ok(Contents::Ops(ops))
+    Ok(Contents::Ops(ops, damage))
 }
 
 fn array(bytes: &[u8]) -> [u8; 8] {
@@ -129,34 +163,83 @@ fn array(bytes: &[u8]) -> [u8; 8] {
 }
 
 /// Parses one record; `None` at the end or at a torn or damaged record.
-fn next_record(bytes: &[u8]) -> Option<(OwnedOp, &[u8])> {
+fn next_record(bytes: &[u8]) -> Option<(Vec<OwnedOp>, &[u8])> {
     let len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
     let sum = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
-    let payload = bytes.get(12..12 + len)?;
+    let payload = bytes.get(12..12_usize.checked_add(len)?)?;
     if checksum(payload) != sum {
         return None;
     }
-    let rest = &bytes[12 + len..];
+    let mut ops = Vec::new();
+    decode(payload, &mut ops)?;
+    Some((ops, &bytes[12 + len..]))
+}
+
+/// Decodes one payload (a batch into several changes) onto `out`.
+fn decode(payload: &[u8], out: &mut Vec<OwnedOp>) -> Option<()> {
     let (&op, body) = payload.split_first()?;
     let read_key = |body: &[u8]| -> Option<(String, usize)> {
         let key_len = u16::from_le_bytes(body.get(0..2)?.try_into().ok()?) as usize;
         let key = std::str::from_utf8(body.get(2..2 + key_len)?).ok()?;
         Some((key.to_owned(), 2 + key_len))
     };
-    let op = match op {
+    match op {
         OP_PUT => {
             let (key, at) = read_key(body)?;
             let meta = Meta::decode(body.get(at..at + META_LEN)?)?;
             let value = body.get(at + META_LEN..)?.to_vec();
-            OwnedOp::Put { key, meta, value }
+            out.push(OwnedOp::Put { key, meta, value });
         }
-        OP_DELETE => OwnedOp::Delete {
+        OP_DELETE => out.push(OwnedOp::Delete {
             key: read_key(body)?.0,
-        },
-        OP_CLEAR => OwnedOp::Clear,
+        }),
+        OP_CLEAR => out.push(OwnedOp::Clear),
+        OP_BATCH => {
+            let count = u32::from_le_bytes(body.get(0..4)?.try_into().ok()?);
+            let mut rest = &body[4..];
+            for _ in 0..count {
+                let len = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
+                decode(rest.get(4..4_usize.checked_add(len)?)?, out)?;
+                rest = &rest[4 + len..];
+            }
+        }
         _ => return None,
-    };
-    Some((op, rest))
+    }
+    Some(())
+}
+
+/// Appends the payload of `op` to `buf`.
+fn encode(buf: &mut Vec<u8>, op: Op<'_>) -> io::Result<()> {
+    match op {
+        Op::Put { key, meta, value } => {
+            buf.push(OP_PUT);
+            push_key(buf, key);
+            buf.extend_from_slice(&meta.encode());
+            buf.extend_from_slice(value);
+        }
+        Op::Delete { key } => {
+            buf.push(OP_DELETE);
+            push_key(buf, key);
+        }
+        Op::Clear => buf.push(OP_CLEAR),
+        Op::Batch(ops) => {
+            buf.push(OP_BATCH);
+            buf.extend_from_slice(&u32_len(ops.len())?.to_le_bytes());
+            for op in ops {
+                let at = buf.len();
+                buf.extend_from_slice(&[0; 4]);
+                encode(buf, *op)?;
+                let len = u32_len(buf.len() - at - 4)?;
+                buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn u32_len(n: usize) -> io::Result<u32> {
+    u32::try_from(n)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "log record too large"))
 }
 
 impl Wal {
@@ -167,7 +250,9 @@ impl Wal {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(crate::private_files::FILE_MODE)
             .open(&path)?;
+        crate::private_files::restrict_file(&path)?;
         let mut header = [0u8; HEADER_LEN as usize];
         header[..8].copy_from_slice(MAGIC);
         header[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -201,22 +286,8 @@ impl Wal {
     pub(crate) fn append(&mut self, op: Op<'_>) -> io::Result<()> {
         self.buf.clear();
         self.buf.extend_from_slice(&[0u8; 12]);
-        match op {
-            Op::Put { key, meta, value } => {
-                self.buf.push(OP_PUT);
-                push_key(&mut self.buf, key);
-                self.buf.extend_from_slice(&meta.encode());
-                self.buf.extend_from_slice(value);
-            }
-            Op::Delete { key } => {
-                self.buf.push(OP_DELETE);
-                push_key(&mut self.buf, key);
-            }
-            Op::Clear => self.buf.push(OP_CLEAR),
-        }
-        let payload_len = self.buf.len() - 12;
-        let len = u32::try_from(payload_len)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "log record too large"))?;
+        encode(&mut self.buf, op)?;
+        let len = u32_len(self.buf.len() - 12)?;
         let sum = checksum(&self.buf[12..]);
         self.buf[0..4].copy_from_slice(&len.to_le_bytes());
         self.buf[4..12].copy_from_slice(&sum.to_le_bytes());
@@ -232,12 +303,12 @@ impl Wal {
         Ok(())
     }
 
-    /// Starts a new log file and returns the path of the old one, which the caller deletes
-    /// once its records are durable in the database.
-    pub(crate) fn rotate(&mut self) -> io::Result<PathBuf> {
+    /// Starts a new log file and returns the sequence number and path of the old one, which
+    /// the caller deletes once its records are durable in the database.
+    pub(crate) fn rotate(&mut self) -> io::Result<(u64, PathBuf)> {
         let next = Self::create(&self.dir, self.seq + 1)?;
         let old = std::mem::replace(self, next);
-        Ok(old.path)
+        Ok((old.seq, old.path))
     }
 }
 

@@ -41,6 +41,7 @@ pub(crate) struct Counters {
     pub(crate) expirations: u64,
     pub(crate) flushes: u64,
     pub(crate) compactions: u64,
+    pub(crate) log_waits: u64,
 }
 
 #[derive(Debug)]
@@ -74,6 +75,8 @@ pub(crate) struct State {
     pub(crate) flush_error: Option<String>,
     /// The logical byte budget the flusher evicts down to (see `flusher.rs`).
     pub(crate) budget: u64,
+    /// When access ticks were last written to the database.
+    pub(crate) recency_saved_at: std::time::Instant,
     /// Database file bytes per logical byte, as last measured after a compaction.
     pub(crate) ratio: f64,
     /// The share of the file target given to live data.
@@ -101,6 +104,7 @@ impl State {
             flush_wanted: false,
             flush_error: None,
             budget,
+            recency_saved_at: std::time::Instant::now(),
             ratio: super::shared::INITIAL_RATIO,
             share: super::shared::INITIAL_SHARE,
         }

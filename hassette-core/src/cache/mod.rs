@@ -51,17 +51,20 @@
 //! # }
 //! ```
 
+mod batch;
 mod codec;
+mod compute;
 mod error;
+mod finite;
 mod flusher;
 mod log;
 mod memory;
+mod ops;
 mod options;
 mod registry;
 mod shared;
 mod store;
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -69,9 +72,13 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use batch::WriteBatch;
 pub use codec::MAX_KEY_LEN;
+pub use compute::Compute;
 pub use error::CacheError;
-pub use options::{CacheOptions, DEFAULT_MEMORY_BUDGET, DEFAULT_SIZE_LIMIT};
+pub use options::{
+    CacheOptions, DEFAULT_MEMORY_BUDGET, DEFAULT_RECENCY_INTERVAL, DEFAULT_SIZE_LIMIT,
+};
 pub use registry::{AppCache, CacheRegistry};
 
 use codec::timestamp;
@@ -144,6 +151,20 @@ pub struct EntryInfo {
     pub size: u64,
 }
 
+impl EntryInfo {
+    fn from_meta(meta: &codec::Meta, now: Timestamp) -> Self {
+        let created_at = timestamp(meta.created_us);
+        let expires_at = meta.expires_us.map(timestamp);
+        Self {
+            created_at,
+            age: now.duration_since(created_at),
+            expires_at,
+            ttl: expires_at.map(|e| e.duration_since(now)),
+            size: meta.size,
+        }
+    }
+}
+
 /// Counters and sizes of one cache since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -164,6 +185,9 @@ pub struct CacheStats {
     pub flushes: u64,
     /// Database file compactions.
     pub compactions: u64,
+    /// Writes that found the log at its cap and waited for the flusher (writes outran the
+    /// disk).
+    pub log_waits: u64,
     /// Entries stored (exact once the index has loaded, shortly after open).
     pub entries: u64,
     /// What the entries count toward the limit: keys, values and 64 bytes each.
@@ -202,7 +226,7 @@ impl Cache {
         })
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
 
@@ -274,10 +298,7 @@ impl Cache {
         value: &T,
         ttl: Option<SignedDuration>,
     ) -> Result<(), CacheError> {
-        let bytes = serde_json::to_vec(value).map_err(|source| CacheError::Encode {
-            key: key.to_owned(),
-            source,
-        })?;
+        let bytes = encode(key, value)?;
         self.shared().set(key, bytes, ttl)
     }
 
@@ -318,7 +339,122 @@ impl Cache {
     /// # Ok::<(), hassette_core::cache::CacheError>(())
     /// ```
     pub fn incr(&self, key: &str, by: i64) -> Result<i64, CacheError> {
-        self.shared().incr(key, by)
+        self.shared().incr(key, by, None)
+    }
+
+    /// Removes `key` and returns its value, if it had one.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::WrongType`] (the entry is then left in place), [`CacheError::Io`].
+    pub fn pop<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
+        self.shared().pop(key, |bytes| {
+            serde_json::from_slice(bytes).map_err(|source| CacheError::WrongType {
+                key: key.to_owned(),
+                expected: std::any::type_name::<T>(),
+                source,
+            })
+        })
+    }
+
+    /// Stores `value` only if `key` holds no (unexpired) value; says whether it stored it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`].
+    pub fn add<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<bool, CacheError> {
+        self.shared().add(key, encode(key, value)?, None)
+    }
+
+    /// [`Cache::add`] with a TTL.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`].
+    pub fn add_with_ttl<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl TryInto<SignedDuration>,
+    ) -> Result<bool, CacheError> {
+        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
+        self.shared().add(key, encode(key, value)?, Some(ttl))
+    }
+
+    /// Gives the entry under `key` a new TTL counted from now (its value and age unchanged);
+    /// says whether the key exists.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidKey`], [`CacheError::Io`].
+    pub fn touch(&self, key: &str, ttl: impl TryInto<SignedDuration>) -> Result<bool, CacheError> {
+        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
+        self.shared().touch(key, Some(ttl))
+    }
+
+    /// Removes the TTL of the entry under `key`, so it no longer expires; says whether the
+    /// key exists.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::touch`].
+    pub fn persist(&self, key: &str) -> Result<bool, CacheError> {
+        self.shared().touch(key, None)
+    }
+
+    /// [`Cache::incr`] for a counter that expires: a new counter (missing or expired key)
+    /// lives `ttl`; incrementing an existing one keeps its expiry. A rate limit in one call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::incr`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use hassette_core::cache::{Cache, CacheOptions};
+    /// # use jiff::SignedDuration;
+    /// # let tmp = tempfile::tempdir().unwrap();
+    /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp")).unwrap();
+    /// let sent = cache.incr_with_ttl("notifications", 1, SignedDuration::from_hours(1))?;
+    /// if sent <= 3 { /* notify */ }
+    /// # Ok::<(), hassette_core::cache::CacheError>(())
+    /// ```
+    pub fn incr_with_ttl(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: impl TryInto<SignedDuration>,
+    ) -> Result<i64, CacheError> {
+        let ttl = ttl.try_into().unwrap_or(SignedDuration::MAX);
+        self.shared().incr(key, by, Some(ttl))
+    }
+
+    /// Starts an atomic batch of sets and deletes (see [`WriteBatch`]).
+    pub fn batch(&self) -> WriteBatch<'_> {
+        WriteBatch::new(self)
+    }
+
+    /// The unexpired entries whose key starts with `prefix`, sorted by key, with their size,
+    /// age and expiry, without reading any value (for listings such as the web UI).
+    ///
+    /// # Errors
+    ///
+    /// An I/O error loading the index (right after open).
+    pub fn entries_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, EntryInfo)>, CacheError> {
+        let now = self.shared().clock.now();
+        let mut entries = self.shared().with_index(|st| {
+            st.map
+                .iter()
+                .filter(|(k, s)| s.live && k.starts_with(prefix))
+                .map(|(k, s)| (k.to_string(), EntryInfo::from_meta(&s.meta, now)))
+                .collect::<Vec<_>>()
+        })?;
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries)
     }
 
     /// The unexpired keys starting with `prefix`, sorted.
@@ -381,16 +517,7 @@ impl Cache {
         let Some(meta) = self.shared().info(key)? else {
             return Ok(None);
         };
-        let now = self.shared().clock.now();
-        let created_at = timestamp(meta.created_us);
-        let expires_at = meta.expires_us.map(timestamp);
-        Ok(Some(EntryInfo {
-            created_at,
-            age: now.duration_since(created_at),
-            expires_at,
-            ttl: expires_at.map(|e| e.duration_since(now)),
-            size: meta.size,
-        }))
+        Ok(Some(EntryInfo::from_meta(&meta, self.shared().clock.now())))
     }
 
     /// Counters and sizes.
@@ -408,6 +535,7 @@ impl Cache {
             expirations: c.expirations,
             flushes: c.flushes,
             compactions: c.compactions,
+            log_waits: c.log_waits,
             entries: st.live_count,
             value_bytes: st.live_bytes,
             hot_bytes: st.hot_bytes,
@@ -429,7 +557,7 @@ impl Cache {
     ///
     /// [`CacheError::Io`] / [`CacheError::Storage`] if the commit fails.
     pub fn flush(&self) -> Result<(), CacheError> {
-        self.shared().maintain()
+        self.shared().maintain(true)
     }
 
     /// Flushes and closes the cache, releasing its lock. Later calls on any clone fail with
@@ -441,96 +569,19 @@ impl Cache {
     pub fn close(&self) -> Result<(), CacheError> {
         self.inner.close()
     }
-
-    /// The value under `key`, or else the one `loader` computes, stored with `ttl`.
-    ///
-    /// Only one loader runs per key at a time: concurrent callers for the same key wait for
-    /// it and get its result. A failed loader stores nothing and its error is returned (the
-    /// next waiter then tries its own loader).
-    ///
-    /// # Errors
-    ///
-    /// The loader's error, or a [`CacheError`] converted into `E`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use hassette_core::cache::{Cache, CacheError, CacheOptions};
-    /// # use jiff::SignedDuration;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), CacheError> {
-    /// # let tmp = tempfile::tempdir().unwrap();
-    /// # let cache = Cache::open(CacheOptions::new(tmp.path(), "MyApp"))?;
-    /// let forecast: String = cache
-    ///     .get_or_compute("forecast", Some(SignedDuration::from_mins(30)), || async {
-    ///         Ok::<_, CacheError>("sunny".to_owned()) // e.g. an HTTP call
-    ///     })
-    ///     .await?;
-    /// assert_eq!(forecast, "sunny");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn get_or_compute<T, F, Fut, E>(
-        &self,
-        key: &str,
-        ttl: Option<SignedDuration>,
-        loader: F,
-    ) -> Result<T, E>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: From<CacheError>,
-    {
-        if let Some(value) = self.get(key)? {
-            return Ok(value);
-        }
-        let ticket = InflightTicket::new(self.shared(), key);
-        let _turn = ticket.gate().lock().await;
-        if let Some(value) = self.get(key)? {
-            return Ok(value);
-        }
-        let value = loader().await?;
-        self.set_inner(key, &value, ttl)?;
-        Ok(value)
-    }
 }
 
-/// A caller's place in line for a key's loader; leaves the shared map tidy when dropped (also
-/// when the caller's future is cancelled).
-struct InflightTicket<'a> {
-    shared: &'a Shared,
-    key: &'a str,
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
-}
-
-impl<'a> InflightTicket<'a> {
-    fn new(shared: &'a Shared, key: &'a str) -> Self {
-        let gate = lock(&shared.inflight)
-            .entry(key.to_owned())
-            .or_default()
-            .clone();
-        Self {
-            shared,
-            key,
-            gate: Some(gate),
-        }
+/// The JSON of `value`, refusing what would not read back (a NaN or infinite float).
+pub(crate) fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>, CacheError> {
+    let bytes = serde_json::to_vec(value).map_err(|source| CacheError::Encode {
+        key: key.to_owned(),
+        source,
+    })?;
+    if let Some(what) = finite::non_finite(value, &bytes) {
+        return Err(CacheError::NonFinite {
+            key: key.to_owned(),
+            what,
+        });
     }
-
-    fn gate(&self) -> &tokio::sync::Mutex<()> {
-        // Always `Some` until drop.
-        self.gate.as_deref().unwrap_or(&UNUSED_GATE)
-    }
-}
-
-static UNUSED_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-impl Drop for InflightTicket<'_> {
-    fn drop(&mut self) {
-        let mut map = lock(&self.shared.inflight);
-        self.gate = None;
-        if map.get(self.key).is_some_and(|g| Arc::strong_count(g) == 1) {
-            map.remove(self.key);
-        }
-    }
+    Ok(bytes)
 }

@@ -15,6 +15,9 @@ pub const DEFAULT_SIZE_LIMIT: u64 = 100 * 1024 * 1024;
 /// and about 100 bytes per entry), plus writes waiting for the next flush.
 pub const DEFAULT_MEMORY_BUDGET: usize = 32 * 1024 * 1024;
 
+/// How often the recency of entries that were only read is written: 5 minutes.
+pub const DEFAULT_RECENCY_INTERVAL: Duration = Duration::from_secs(300);
+
 /// Where and how to open a [`Cache`](super::Cache).
 ///
 /// # Examples
@@ -39,6 +42,10 @@ pub struct CacheOptions {
     pub size_limit: u64,
     /// How often pending writes are made durable (power-loss safe); default 1 s.
     pub flush_interval: Duration,
+    /// How often the recency of entries that were only read (for LRU) is written to disk;
+    /// default 5 minutes. It is always written at close. Reads alone cause no disk write in
+    /// between, so a read-mostly app does not wear out an SD card.
+    pub recency_interval: Duration,
     /// Bytes of values kept in memory for fast reads; default [`DEFAULT_MEMORY_BUDGET`].
     pub memory_budget: usize,
     /// The source of "now" for expiry and ages.
@@ -53,6 +60,7 @@ impl CacheOptions {
             class_name: class_name.into(),
             size_limit: DEFAULT_SIZE_LIMIT,
             flush_interval: Duration::from_secs(1),
+            recency_interval: DEFAULT_RECENCY_INTERVAL,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             clock: Clock::system(),
         }
@@ -69,6 +77,13 @@ impl CacheOptions {
     #[must_use]
     pub fn flush_interval(mut self, every: Duration) -> Self {
         self.flush_interval = every;
+        self
+    }
+
+    /// Sets how often the recency of read-only entries is written.
+    #[must_use]
+    pub fn recency_interval(mut self, every: Duration) -> Self {
+        self.recency_interval = every;
         self
     }
 

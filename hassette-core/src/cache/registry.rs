@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::shared::lock;
-use super::{Cache, CacheError, CacheOptions, CacheStats, EntryInfo};
+use super::{Cache, CacheError, CacheOptions, CacheStats, Compute, EntryInfo, WriteBatch};
 use crate::clock::Clock;
 
 /// The caches of one process, one per app class, opened on first use.
@@ -44,6 +45,7 @@ struct RegistryInner {
     data_dir: PathBuf,
     flush_interval: Duration,
     clock: Clock,
+    memory_budget: AtomicUsize,
     classes: Mutex<HashMap<String, Weak<ClassCache>>>,
 }
 
@@ -74,9 +76,19 @@ impl CacheRegistry {
                 data_dir: data_dir.into(),
                 flush_interval,
                 clock,
+                memory_budget: AtomicUsize::new(super::DEFAULT_MEMORY_BUDGET),
                 classes: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Sets the in-memory value budget of every cache opened from now on (`cache_memory_budget`
+    /// in `hassette.toml`; default [`DEFAULT_MEMORY_BUDGET`](super::DEFAULT_MEMORY_BUDGET)).
+    #[must_use]
+    pub fn with_memory_budget(self, bytes: u64) -> Self {
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        self.inner.memory_budget.store(bytes, Ordering::Relaxed);
+        self
     }
 
     /// The cache handle for one app instance. Nothing is opened or created until it is used;
@@ -90,6 +102,7 @@ impl CacheRegistry {
                 let opts = CacheOptions::new(dir, class_name)
                     .size_limit(size_limit)
                     .flush_interval(self.inner.flush_interval)
+                    .memory_budget(self.inner.memory_budget.load(Ordering::Relaxed))
                     .clock(self.inner.clock.clone());
                 let class = Arc::new(ClassCache {
                     opts,
@@ -154,12 +167,16 @@ impl AppCache {
         if let Some(cache) = self.class.cache.get() {
             return Ok(cache);
         }
-        let _one_opener = lock(&self.class.opening);
-        if let Some(cache) = self.class.cache.get() {
-            return Ok(cache);
-        }
-        let cache = Cache::open(self.class.opts.clone())?;
-        Ok(self.class.cache.get_or_init(|| cache))
+        // Opening replays the log and loads redb, and other instances wait for the opener:
+        // neither on a runtime worker's time.
+        super::shared::off_the_runtime(|| {
+            let _one_opener = lock(&self.class.opening);
+            if let Some(cache) = self.class.cache.get() {
+                return Ok(cache);
+            }
+            let cache = Cache::open(self.class.opts.clone())?;
+            Ok(self.class.cache.get_or_init(|| cache))
+        })
     }
 
     /// This instance's name.
@@ -258,6 +275,91 @@ impl AppCache {
         self.cache()?.incr(key, by)
     }
 
+    /// See [`Cache::pop`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::pop`], or the open error.
+    pub fn pop<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
+        self.cache()?.pop(key)
+    }
+
+    /// See [`Cache::add`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::add`], or the open error.
+    pub fn add<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<bool, CacheError> {
+        self.cache()?.add(key, value)
+    }
+
+    /// See [`Cache::add_with_ttl`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::add_with_ttl`], or the open error.
+    pub fn add_with_ttl<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl TryInto<SignedDuration>,
+    ) -> Result<bool, CacheError> {
+        self.cache()?.add_with_ttl(key, value, ttl)
+    }
+
+    /// See [`Cache::touch`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::touch`], or the open error.
+    pub fn touch(&self, key: &str, ttl: impl TryInto<SignedDuration>) -> Result<bool, CacheError> {
+        self.cache()?.touch(key, ttl)
+    }
+
+    /// See [`Cache::persist`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::persist`], or the open error.
+    pub fn persist(&self, key: &str) -> Result<bool, CacheError> {
+        self.cache()?.persist(key)
+    }
+
+    /// See [`Cache::incr_with_ttl`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::incr_with_ttl`], or the open error.
+    pub fn incr_with_ttl(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: impl TryInto<SignedDuration>,
+    ) -> Result<i64, CacheError> {
+        self.cache()?.incr_with_ttl(key, by, ttl)
+    }
+
+    /// See [`Cache::batch`].
+    ///
+    /// # Errors
+    ///
+    /// The open error.
+    pub fn batch(&self) -> Result<WriteBatch<'_>, CacheError> {
+        Ok(self.cache()?.batch())
+    }
+
+    /// See [`Cache::entries_with_prefix`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::entries_with_prefix`], or the open error.
+    pub fn entries_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, EntryInfo)>, CacheError> {
+        self.cache()?.entries_with_prefix(prefix)
+    }
+
     /// See [`Cache::keys_with_prefix`].
     ///
     /// # Errors
@@ -348,5 +450,25 @@ impl AppCache {
         E: From<CacheError>,
     {
         self.cache()?.get_or_compute(key, ttl, loader).await
+    }
+
+    /// See [`Cache::get_or_compute_with`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get_or_compute_with`], or the open error.
+    pub async fn get_or_compute_with<T, F, Fut, E>(
+        &self,
+        key: &str,
+        how: Compute<T>,
+        loader: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: From<CacheError> + std::fmt::Display + Send + 'static,
+    {
+        self.cache()?.get_or_compute_with(key, how, loader).await
     }
 }

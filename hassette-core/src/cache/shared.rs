@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     /// Log size at which writers wait for the flusher (the log counts toward the size limit).
     pub(crate) log_hard: u64,
     pub(crate) flush_interval: Duration,
+    /// How often access ticks of entries that were only read are written (see `flush_once`).
+    pub(crate) recency_interval: Duration,
     pub(crate) state: Mutex<State>,
     /// Wakes the flusher.
     pub(crate) flusher_cv: Condvar,
@@ -60,7 +62,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn open(opts: &CacheOptions) -> Result<Self, CacheError> {
         let dir = opts.dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        crate::private_files::create_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        // `<data_dir>/<ClassName>` is ours too, and as private as the cache in it.
+        if let Some(class_dir) = dir.parent().filter(|p| p.file_name().is_some()) {
+            crate::private_files::create_dir(class_dir)
+                .map_err(|e| CacheError::io(class_dir, e))?;
+        }
         let memory_budget = opts.memory_budget as u64;
         let redb_cache = opts.memory_budget.clamp(1 << 20, 256 << 20);
         let opened = Store::open(&dir, redb_cache, opts.clock.now())?;
@@ -71,8 +78,18 @@ impl Shared {
         let mut ops = Vec::new();
         let mut next_seq = 0;
         let mut replayed = Vec::new();
+        let mut replayed_through = None;
         for (seq, path) in logs {
             next_seq = next_seq.max(seq + 1);
+            if opened.logs_through.is_some_and(|done| seq <= done) {
+                // Committed, but its deletion failed (read-only directory): already applied,
+                // and replaying it would bring back what was deleted since.
+                if let Err(err) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %err, "cannot remove a flushed cache log");
+                }
+                continue;
+            }
+            replayed_through = Some(seq);
             match log::read(&path).map_err(|e| CacheError::io(&path, e))? {
                 Contents::Newer(found) => {
                     return Err(CacheError::NewerFormat {
@@ -82,11 +99,7 @@ impl Shared {
                     });
                 }
                 Contents::Foreign => {
-                    let aside = path.with_file_name(format!(
-                        "{}.corrupt-{}",
-                        log::file_name(seq),
-                        opts.clock.now().strftime("%Y%m%dT%H%M%SZ")
-                    ));
+                    let aside = log_aside(&path, opts.clock.now());
                     std::fs::rename(&path, &aside).map_err(|e| CacheError::io(&path, e))?;
                     tracing::error!(
                         path = %path.display(),
@@ -96,9 +109,10 @@ impl Shared {
                         aside.display(),
                     );
                 }
-                Contents::Ops(mut found) => {
+                Contents::Ops(mut found, damage) => {
+                    let records = found.len();
                     ops.append(&mut found);
-                    replayed.push(path);
+                    replayed.push((path, records, damage));
                 }
             }
         }
@@ -110,12 +124,33 @@ impl Shared {
                     next_tick = next_tick.max(meta.tick + 1);
                 }
             }
-            store.replay(ops, next_tick)?;
+            store.replay(ops, next_tick, replayed_through)?;
             tracing::debug!(class = %opts.class_name, records = replayed_ops, "cache log replayed");
         }
-        for path in replayed {
-            std::fs::remove_file(&path).map_err(|e| CacheError::io(&path, e))?;
+        for (path, records, damage) in replayed {
+            if damage.is_clean() {
+                std::fs::remove_file(&path).map_err(|e| CacheError::io(&path, e))?;
+                continue;
+            }
+            let aside = log_aside(&path, opts.clock.now());
+            std::fs::rename(&path, &aside).map_err(|e| CacheError::io(&path, e))?;
+            tracing::error!(
+                path = %path.display(),
+                moved_to = %aside.display(),
+                lost_bytes = damage.bad_bytes,
+                damaged_stretches = damage.stretches,
+                replayed_records = records,
+                "damaged cache log {}: {} bytes in {} place(s) could not be read (at least that \
+                 many writes are lost); the {} intact records were replayed and the file was kept \
+                 as {}",
+                path.display(),
+                damage.bad_bytes,
+                damage.stretches,
+                records,
+                aside.display(),
+            );
         }
+        let next_seq = next_seq.max(opened.logs_through.map_or(0, |s| s + 1));
         let wal = Wal::create(&dir, next_seq).map_err(|e| CacheError::io(&dir, e))?;
 
         let limit = opts.size_limit.max(64 * 1024);
@@ -131,6 +166,7 @@ impl Shared {
             log_soft: log_hard / 2,
             log_hard,
             flush_interval: opts.flush_interval,
+            recency_interval: opts.recency_interval,
             state: Mutex::new(State::new(
                 wal,
                 next_tick,
@@ -157,7 +193,13 @@ impl Shared {
 
     /// Locks the state of an open cache.
     pub(crate) fn lock_open(&self) -> Result<MutexGuard<'_, State>, CacheError> {
-        let st = lock(&self.state);
+        // Uncontended, this is one atomic operation. When the flusher holds the lock (an
+        // eviction pass, a log rotation), the wait happens off the runtime's worker.
+        let st = match self.state.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => off_the_runtime(|| lock(&self.state)),
+        };
         if st.closed {
             return Err(CacheError::Closed {
                 path: self.dir.clone(),
@@ -247,10 +289,13 @@ impl Shared {
 
     /// Waits while the log is at its cap: the only time a writer waits, and only when writes
     /// outrun the disk.
-    fn room_in_log<'a>(
+    pub(crate) fn room_in_log<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
     ) -> Result<MutexGuard<'a, State>, CacheError> {
+        if st.wal.len() >= self.log_hard {
+            st.counters.log_waits += 1;
+        }
         while st.wal.len() >= self.log_hard {
             if st.closed {
                 return Err(CacheError::Closed {
@@ -267,17 +312,18 @@ impl Shared {
             }
             st.flush_wanted = true;
             self.flusher_cv.notify_one();
-            st = self
-                .writers_cv
-                .wait_timeout(st, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            st = off_the_runtime(|| {
+                self.writers_cv
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            });
         }
         Ok(st)
     }
 
     /// Asks the flusher to run early when the log is getting long or the cache is over budget.
-    fn nudge(&self, st: &mut State) {
+    pub(crate) fn nudge(&self, st: &mut State) {
         if !st.flush_wanted
             && (st.wal.len() >= self.log_soft || (st.complete && st.live_bytes > st.budget))
         {
@@ -336,15 +382,9 @@ impl Shared {
     ) -> Result<(), CacheError> {
         validate_key(key)?;
         let size = value.len() as u64;
-        if size > self.max_value {
-            return Err(CacheError::ValueTooLarge {
-                key: key.to_owned(),
-                size,
-                limit: self.max_value,
-            });
-        }
+        self.check_size(key, size)?;
         let now = self.clock.now();
-        let expires_us = ttl.map(|d| micros(now.checked_add(d).unwrap_or(Timestamp::MAX)));
+        let expires_us = ttl.map(|d| self.expiry_after(d));
         let value: Arc<[u8]> = value.into();
         let st = self.lock_open()?;
         let mut st = self.room_in_log(st)?;
@@ -356,7 +396,24 @@ impl Shared {
         Ok(())
     }
 
-    fn put_locked(
+    /// Refuses a value too large for this cache.
+    pub(crate) fn check_size(&self, key: &str, size: u64) -> Result<(), CacheError> {
+        if size > self.max_value {
+            return Err(CacheError::ValueTooLarge {
+                key: key.to_owned(),
+                size,
+                limit: self.max_value,
+            });
+        }
+        Ok(())
+    }
+
+    /// The absolute expiry `ttl` from now, in microseconds.
+    pub(crate) fn expiry_after(&self, ttl: SignedDuration) -> i64 {
+        micros(self.clock.now().checked_add(ttl).unwrap_or(Timestamp::MAX))
+    }
+
+    pub(crate) fn put_locked(
         &self,
         st: &mut State,
         key: &str,
@@ -370,6 +427,17 @@ impl Shared {
             size: value.len() as u64,
             tick: st.next_tick(),
         };
+        self.put_meta(st, key, meta, value)
+    }
+
+    /// Logs and applies a put with the given metadata.
+    pub(crate) fn put_meta(
+        &self,
+        st: &mut State,
+        key: &str,
+        meta: Meta,
+        value: Arc<[u8]>,
+    ) -> Result<(), CacheError> {
         st.wal
             .append(Op::Put {
                 key,
@@ -399,12 +467,19 @@ impl Shared {
         Ok(existed)
     }
 
-    pub(crate) fn incr(&self, key: &str, by: i64) -> Result<i64, CacheError> {
+    /// Adds `by` to the integer under `key`; a new key (missing or expired) gets `new_ttl`,
+    /// an existing one keeps its expiry.
+    pub(crate) fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        new_ttl: Option<SignedDuration>,
+    ) -> Result<i64, CacheError> {
         validate_key(key)?;
         let st = self.lock_open()?;
         let mut st = self.room_in_log(st)?;
         let (current, expires_us) = match self.resolve(&mut st, key, true)? {
-            Found::Missing => (0, None),
+            Found::Missing => (0, new_ttl.map(|d| self.expiry_after(d))),
             Found::Present { meta, value } => {
                 let bytes = value.unwrap_or_else(|| Arc::from(&b""[..]));
                 let n = serde_json::from_slice::<i64>(&bytes).map_err(|source| {
@@ -456,6 +531,24 @@ impl Shared {
     pub(crate) fn disk_bytes(&self) -> u64 {
         dir_size(&self.dir)
     }
+}
+
+/// Runs `f`, which may block for a while (waiting at the log cap, opening and replaying),
+/// without stalling the other tasks of a multi-threaded tokio runtime: the worker hands its
+/// other tasks to another thread first. Elsewhere (no runtime, a current-thread runtime, a
+/// plain thread) it simply runs `f`.
+pub(crate) fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Where a damaged log file is kept: beside it, named after the time it was found.
+fn log_aside(path: &std::path::Path, now: Timestamp) -> PathBuf {
+    super::store::aside_path(path, now)
 }
 
 /// The database file size the flusher keeps under: the rest of the limit is room for the log

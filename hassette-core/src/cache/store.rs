@@ -20,7 +20,8 @@ const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
 /// Entry metadata ([`Meta::encode`]), by key: kept apart from the values so that loading the
 /// index and persisting access ticks never touch the (possibly large) values.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
-/// `format_version` and `next_tick`.
+/// `format_version`, `next_tick` and `logs_through` (every log file up to that sequence number
+/// is in the database: one left behind because it could not be deleted is not replayed).
 const INFO: TableDefinition<'_, &str, u64> = TableDefinition::new("info");
 
 /// An entry read back: its metadata and, when asked for, its value.
@@ -36,6 +37,8 @@ pub(crate) struct Batch {
     /// Entries read since the last flush: only their access tick is rewritten.
     pub(crate) touches: Vec<(Arc<str>, Meta)>,
     pub(crate) next_tick: u64,
+    /// The newest log file whose records this commit completes.
+    pub(crate) logs_through: Option<u64>,
 }
 
 impl Batch {
@@ -50,6 +53,8 @@ pub(crate) struct Store {
     // Compaction needs `&mut Database` and no live read transaction: readers take the read
     // side for the few microseconds of a lookup, compaction takes the write side.
     db: RwLock<Database>,
+    /// redb panicked on this file: it is damaged, every later call fails fast.
+    damaged: std::sync::atomic::AtomicBool,
 }
 
 /// What `open` learned besides the store itself.
@@ -57,6 +62,8 @@ pub(crate) struct Store {
 pub(crate) struct Opened {
     pub(crate) store: Store,
     pub(crate) next_tick: u64,
+    /// Log files up to this sequence number are already in the database.
+    pub(crate) logs_through: Option<u64>,
 }
 
 enum Failure {
@@ -103,9 +110,22 @@ impl Store {
     }
 
     fn try_open(path: &Path, cache_bytes: usize) -> Result<Opened, Failure> {
+        // redb trusts its file: damage it does not detect can make it panic (in a debug build
+        // even while opening). A panic here means a damaged file, handled as one.
+        match contain(|| Self::try_open_unguarded(path, cache_bytes)) {
+            Ok(result) => result,
+            Err(why) => Err(Failure::Corrupt(why)),
+        }
+    }
+
+    fn try_open_unguarded(path: &Path, cache_bytes: usize) -> Result<Opened, Failure> {
         Self::check_version(path)?;
-        let db = match Database::builder().set_cache_size(cache_bytes).create(path) {
-            Ok(db) => db,
+        let mut db = match Database::builder().set_cache_size(cache_bytes).create(path) {
+            Ok(db) => {
+                crate::private_files::restrict_file(path)
+                    .map_err(|e| Failure::Fatal(CacheError::io(path, e)))?;
+                db
+            }
             Err(DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(Failure::Fatal(CacheError::Locked {
                     path: path.to_path_buf(),
@@ -121,26 +141,50 @@ impl Store {
             }
             Err(other) => return Err(Failure::Corrupt(other.to_string())),
         };
+        // Verifies every page's checksum, so that damage is found now, while the file can
+        // still be moved aside, and not by a read later.
+        match db.check_integrity() {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                path = %path.display(),
+                "the cache file {} needed a repair (an interrupted commit) and was repaired",
+                path.display()
+            ),
+            Err(DatabaseError::Storage(redb::StorageError::Io(e)))
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                return Err(Failure::Fatal(CacheError::io(path, e)));
+            }
+            Err(other) => return Err(Failure::Corrupt(other.to_string())),
+        }
         let store = Self {
             path: path.to_path_buf(),
             db: RwLock::new(db),
+            damaged: std::sync::atomic::AtomicBool::new(false),
         };
         let info = store.read_info().map_err(Failure::Corrupt)?;
-        let next_tick = match info {
-            Some((version, _)) if version > FORMAT_VERSION => {
+        let (next_tick, logs_through) = match info {
+            Some((version, _, _)) if version > FORMAT_VERSION => {
                 return Err(Failure::Fatal(CacheError::NewerFormat {
                     path: path.to_path_buf(),
                     found: version,
                     supported: FORMAT_VERSION,
                 }));
             }
-            Some((_, next_tick)) => next_tick,
+            Some((_, next_tick, logs_through)) => (next_tick, logs_through),
             None => {
                 store.init().map_err(Failure::Fatal)?;
-                0
+                (0, None)
             }
         };
-        Ok(Opened { store, next_tick })
+        Ok(Opened {
+            store,
+            next_tick,
+            logs_through,
+        })
     }
 
     /// Refuses a file from a newer format before opening it for writing, which would write
@@ -180,8 +224,8 @@ impl Store {
         }
     }
 
-    /// `(format_version, next_tick)`, or `None` for a brand-new file.
-    fn read_info(&self) -> Result<Option<(u64, u64)>, String> {
+    /// `(format_version, next_tick, logs_through)`, or `None` for a brand-new file.
+    fn read_info(&self) -> Result<Option<(u64, u64, Option<u64>)>, String> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = db.begin_read().map_err(|e| e.to_string())?;
         let table = match txn.open_table(INFO) {
@@ -197,7 +241,11 @@ impl Store {
         };
         match get("format_version")? {
             None => Err("the info table has no format version".into()),
-            Some(version) => Ok(Some((version, get("next_tick")?.unwrap_or(0)))),
+            Some(version) => Ok(Some((
+                version,
+                get("next_tick")?.unwrap_or(0),
+                get("logs_through")?,
+            ))),
         }
     }
 
@@ -216,12 +264,57 @@ impl Store {
         txn.commit().map_err(|e| err(e.into()))
     }
 
+    /// Runs one redb operation, turning a panic inside redb (damage its checks missed) into
+    /// [`CacheError::Damaged`]; after one, every call fails fast instead of panicking again.
+    fn guarded<R>(&self, op: impl FnOnce() -> Result<R, CacheError>) -> Result<R, CacheError> {
+        use std::sync::atomic::Ordering;
+        let damaged = || CacheError::Damaged {
+            path: self.path.clone(),
+            reason: "the storage engine found it inconsistent; it is checked and, if still \
+                     damaged, moved aside when the cache is next opened"
+                .into(),
+        };
+        if self.damaged.load(Ordering::Relaxed) {
+            return Err(damaged());
+        }
+        contain(op).unwrap_or_else(|why| {
+            self.damaged.store(true, Ordering::Relaxed);
+            tracing::error!(
+                path = %self.path.display(),
+                reason = %why,
+                "the cache file {} is damaged: the storage engine failed on it ({why})",
+                self.path.display()
+            );
+            Err(damaged())
+        })
+    }
+
+    /// Reads one entry's metadata and, when `with_value`, its value.
+    pub(crate) fn read(&self, key: &str, with_value: bool) -> Result<Option<Stored>, CacheError> {
+        self.guarded(|| self.read_raw(key, with_value))
+    }
+
+    /// Every entry's key and metadata (for the in-memory index).
+    pub(crate) fn load_index(&self) -> Result<Vec<(String, Meta)>, CacheError> {
+        self.guarded(|| self.load_index_raw())
+    }
+
+    /// Writes `batch` in one durable commit: the only fsync the cache does.
+    pub(crate) fn commit(&self, batch: &Batch) -> Result<(), CacheError> {
+        self.guarded(|| self.commit_raw(batch))
+    }
+
+    /// Rewrites the file to return freed pages to the file system.
+    pub(crate) fn compact(&self) -> Result<bool, CacheError> {
+        self.guarded(|| self.compact_raw())
+    }
+
     fn fail(&self, e: impl Into<redb::Error>) -> CacheError {
         CacheError::storage(&self.path, e)
     }
 
     /// Reads one entry's metadata and, when `with_value`, its value.
-    pub(crate) fn read(&self, key: &str, with_value: bool) -> Result<Option<Stored>, CacheError> {
+    fn read_raw(&self, key: &str, with_value: bool) -> Result<Option<Stored>, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = db.begin_read().map_err(|e| self.fail(e))?;
         let meta_table = txn.open_table(META).map_err(|e| self.fail(e))?;
@@ -242,7 +335,7 @@ impl Store {
     }
 
     /// Every entry's key and metadata (for the in-memory index).
-    pub(crate) fn load_index(&self) -> Result<Vec<(String, Meta)>, CacheError> {
+    fn load_index_raw(&self) -> Result<Vec<(String, Meta)>, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = db.begin_read().map_err(|e| self.fail(e))?;
         let table = txn.open_table(META).map_err(|e| self.fail(e))?;
@@ -259,7 +352,7 @@ impl Store {
     }
 
     /// Writes `batch` in one durable commit: the only fsync the cache does.
-    pub(crate) fn commit(&self, batch: &Batch) -> Result<(), CacheError> {
+    fn commit_raw(&self, batch: &Batch) -> Result<(), CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let mut txn = db.begin_write().map_err(|e| self.fail(e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| {
@@ -292,14 +385,23 @@ impl Store {
             let mut info = txn.open_table(INFO).map_err(|e| self.fail(e))?;
             info.insert("next_tick", batch.next_tick)
                 .map_err(|e| self.fail(e))?;
+            if let Some(seq) = batch.logs_through {
+                info.insert("logs_through", seq).map_err(|e| self.fail(e))?;
+            }
         }
         txn.commit().map_err(|e| self.fail(e))
     }
 
     /// Applies replayed log records in one durable commit.
-    pub(crate) fn replay(&self, ops: Vec<OwnedOp>, next_tick: u64) -> Result<(), CacheError> {
+    pub(crate) fn replay(
+        &self,
+        ops: Vec<OwnedOp>,
+        next_tick: u64,
+        logs_through: Option<u64>,
+    ) -> Result<(), CacheError> {
         let mut batch = Batch {
             next_tick,
+            logs_through,
             ..Batch::default()
         };
         // Collapse to the final state per key, in order, so one commit can apply it.
@@ -334,13 +436,25 @@ impl Store {
     }
 
     /// Rewrites the file to return freed pages to the file system.
-    pub(crate) fn compact(&self) -> Result<bool, CacheError> {
+    fn compact_raw(&self) -> Result<bool, CacheError> {
         let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
         db.compact().map_err(|e| self.fail(e))
     }
 }
 
-fn aside_path(path: &Path, now: jiff::Timestamp) -> PathBuf {
+/// Runs `f`, catching a panic (from redb) and returning its message instead.
+fn contain<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the storage engine panicked".to_owned())
+    })
+}
+
+/// `<name>.corrupt-<time>` beside `path`, not yet taken.
+pub(crate) fn aside_path(path: &Path, now: jiff::Timestamp) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(|| DB_FILE.to_owned(), |n| n.to_string_lossy().into_owned());

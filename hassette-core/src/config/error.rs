@@ -147,6 +147,20 @@ pub enum ConfigError {
         /// The first user of the name, e.g. "instance 0 of app `porch`".
         other: String,
     },
+    /// `data_dir` cannot be created or written (checked by `hassette check` and before
+    /// `hassette run` connects).
+    #[error("data_dir {} ({}) cannot be used: cannot {action} it", .path.display(), origin_or_default(.origin))]
+    DataDir {
+        /// Where `data_dir` was set ([`Origin::Default`]: it is the default).
+        origin: Origin,
+        /// The directory.
+        path: PathBuf,
+        /// What failed: "create", "write to".
+        action: &'static str,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
     /// An app instance's own `config` does not fit the app's `Config` type.
     #[error("{origin}: app `{app}` instance `{instance}` ({class_name}): {}{message}", field_text(.field))]
     AppConfig {
@@ -240,6 +254,13 @@ fn display_errors(errors: &[ConfigError]) -> String {
         errors.len(),
         lines.join("\n  ")
     )
+}
+
+fn origin_or_default(origin: &Origin) -> String {
+    match origin {
+        Origin::Default => "the default; set data_dir in [hassette] to choose another".to_owned(),
+        other => format!("set at {other}"),
+    }
 }
 
 /// The known name closest to `given`, if it is close enough to be a likely typo.

@@ -89,10 +89,14 @@ pub struct Config {
     pub verify_ssl: bool,
     /// The root of all persistent data: caches and logs.
     pub data_dir: PathBuf,
+    /// Where `data_dir` was set; [`Origin::Default`] when it is the platform's default.
+    pub data_dir_origin: Origin,
     /// The size limit of each app class's cache, unless the app sets `cache_size`.
     pub default_cache_size: u64,
     /// How often cache writes are made durable (a power loss loses at most this much).
     pub cache_flush_interval: Duration,
+    /// Bytes of values each app class's cache keeps in memory for disk-free reads.
+    pub cache_memory_budget: u64,
     /// The log filter: a level (`INFO`) or directives (`info,hassette_core::ha=debug`).
     pub log_level: String,
     /// Log store files whose records are all older than this many days are deleted.
@@ -135,6 +139,55 @@ pub struct AppConfig {
     pub cache_size: Option<u64>,
     /// The instances: one per `config` table.
     pub instances: Vec<InstanceConfig>,
+    /// This app's own log level (`log_level` in its table), if it overrides the global one.
+    pub log_level: Option<String>,
+    /// What happens when an instance's `initialize` fails or it panics.
+    pub restart: RestartPolicy,
+}
+
+/// Whether a failed app instance is started again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Restart {
+    /// A failed instance stays stopped (`restart = "never"`).
+    Never,
+    /// A failed `initialize` or a panic restarts the instance, with backoff, within limits
+    /// (`restart = "on-failure"`, the default).
+    OnFailure,
+}
+
+/// An app's restart policy: `restart`, `max_restarts`, `restart_window`, `restart_delay`.
+///
+/// With the defaults, a failing instance is restarted after 1 s, 2 s, 4 s, 8 s and 16 s; a
+/// sixth failure within 10 minutes stops it for good. A handler that returns an error is not a
+/// failure (the app carries on); a panic, or a failed or timed-out `initialize`, is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestartPolicy {
+    /// Whether to restart at all.
+    pub restart: Restart,
+    /// At most this many restarts within [`RestartPolicy::window`]; then the instance stays
+    /// stopped.
+    pub max_restarts: u32,
+    /// The window the restarts are counted in.
+    pub window: Duration,
+    /// The wait before the first restart; it doubles with each restart in the window, up to
+    /// [`MAX_RESTART_DELAY`].
+    pub delay: Duration,
+}
+
+/// The longest wait before a restart.
+pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            restart: Restart::OnFailure,
+            max_restarts: 5,
+            window: Duration::from_secs(600),
+            delay: Duration::from_secs(1),
+        }
+    }
 }
 
 /// One instance of an app: one `config` table.
@@ -175,6 +228,28 @@ impl Config {
     #[must_use]
     pub fn app(&self, key: &str) -> Option<&AppConfig> {
         self.apps.iter().find(|a| a.key == key)
+    }
+
+    /// Creates `data_dir` if it is missing and checks that a file can be written in it, so
+    /// that a bad `data_dir` is one clear error before anything connects, not a cache or log
+    /// failure later.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::DataDir`], with the path, where it was set, and the OS's reason.
+    pub fn check_data_dir(&self) -> Result<(), ConfigError> {
+        let fail = |action, source| ConfigError::DataDir {
+            origin: self.data_dir_origin.clone(),
+            path: self.data_dir.clone(),
+            action,
+            source,
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail("create", e))?;
+        let probe = self
+            .data_dir
+            .join(format!(".hassette-write-check-{}", std::process::id()));
+        std::fs::write(&probe, b"hassette").map_err(|e| fail("write to", e))?;
+        std::fs::remove_file(&probe).map_err(|e| fail("remove a file in", e))
     }
 }
 

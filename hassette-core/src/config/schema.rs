@@ -42,6 +42,7 @@ pub(crate) const HASSETTE_KEYS: &[(&str, Kind)] = &[
     ("data_dir", Kind::Path),
     ("default_cache_size", Kind::Size),
     ("cache_flush_interval", Kind::Duration),
+    ("cache_memory_budget", Kind::Size),
     ("log_level", Kind::Str),
     ("log_retention_days", Kind::Count),
     ("log_max_size", Kind::Size),
@@ -62,6 +63,11 @@ pub(crate) const APP_KEYS: &[(&str, Kind)] = &[
     ("enabled", Kind::Bool),
     ("cache_size", Kind::Size),
     ("config", Kind::Table),
+    ("log_level", Kind::Str),
+    ("restart", Kind::Str),
+    ("max_restarts", Kind::Count),
+    ("restart_window", Kind::Duration),
+    ("restart_delay", Kind::Duration),
 ];
 
 /// How a TOML value's type is named in errors.

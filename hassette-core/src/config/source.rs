@@ -94,25 +94,69 @@ pub(crate) fn read_file(path: &Path) -> Result<Layered, ConfigError> {
 
 /// Parses TOML text that came from `path`.
 pub(crate) fn parse_str(text: &str, path: &Path) -> Result<Layered, ConfigError> {
-    let syntax = |err: toml::de::Error| {
+    let syntax = |err: &toml::de::Error| {
         let (line, column) = err.span().map_or((1, 1), |s| line_col(text, s.start));
+        let mut message = err.message().trim().to_owned();
+        if let Some(hint) = err.span().and_then(|s| unquoted_string_hint(text, s.start)) {
+            message.push_str("; ");
+            message.push_str(&hint);
+        }
         ConfigError::Syntax {
             origin: Origin::File {
                 path: path.to_path_buf(),
                 line,
                 column,
             },
-            message: err.message().trim().to_owned(),
+            message,
         }
     };
-    let spanned = DeTable::parse(text).map_err(syntax)?;
-    let root: toml::Table = toml::from_str(text).map_err(syntax)?;
+    // Every syntax error, not only the first: the parser recovers and goes on.
+    let (spanned, errors) = DeTable::parse_recoverable(text);
+    if let Some(err) = ConfigError::from_list(errors.iter().map(syntax).collect()) {
+        return Err(err);
+    }
+    let root: toml::Table = toml::from_str(text).map_err(|e| syntax(&e))?;
     let mut origins = HashMap::new();
     record_table(spanned.get_ref(), "", text, path, &mut origins);
     Ok(Layered {
         root,
         origins,
         file: Some(path.to_path_buf()),
+    })
+}
+
+/// For `log_level = INFO` (a bare word where a string was meant): how to write it instead.
+fn unquoted_string_hint(text: &str, at: usize) -> Option<String> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let end = text.get(at..)?.find('\n').map_or(text.len(), |i| at + i);
+    let line = text.get(start..end)?;
+    let (key, value) = line.split_once('=')?;
+    let (key, value) = (key.trim(), value.split('#').next().unwrap_or("").trim());
+    let bare = !value.is_empty()
+        && value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:/,".contains(c))
+        && !["true", "false", "inf", "nan"].contains(&value);
+    let key_ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !(bare && key_ok) {
+        return None;
+    }
+    let name = key.rsplit('.').next().unwrap_or(key);
+    let kind = super::schema::HASSETTE_KEYS
+        .iter()
+        .chain(super::schema::APP_KEYS)
+        .find(|(k, _)| *k == name)
+        .map(|(_, kind)| *kind);
+    Some(match kind {
+        Some(super::schema::Kind::Bool) => format!("write {key} = true or {key} = false"),
+        Some(kind @ (super::schema::Kind::Count | super::schema::Kind::Table)) => {
+            format!("`{key}` must be {}", kind.expected())
+        }
+        _ => format!("a string needs quotes: write {key} = \"{value}\""),
     })
 }
 

@@ -8,7 +8,7 @@ use super::error::{ConfigError, Origin, closest};
 use super::schema::{self, APP_KEYS, HASSETTE_KEYS, Kind};
 use super::source::Layered;
 use super::{AppConfig, Config, DEFAULT_BASE_URL, DEFAULT_CACHE_SIZE, DEFAULT_LOG_LEVEL};
-use super::{InstanceConfig, Secret};
+use super::{InstanceConfig, Restart, RestartPolicy, Secret};
 use crate::app::AppRegistry;
 
 /// The directories relative paths are resolved against: the config file's for paths set in a
@@ -227,6 +227,9 @@ pub(crate) fn validate(
     let default_cache_size = r
         .size(h, "hassette", "default_cache_size")
         .unwrap_or(DEFAULT_CACHE_SIZE);
+    let cache_memory_budget = r
+        .size(h, "hassette", "cache_memory_budget")
+        .unwrap_or(crate::cache::DEFAULT_MEMORY_BUDGET as u64);
     let secs = Duration::from_secs;
     let cache_flush_interval = r.duration(h, "hassette", "cache_flush_interval", secs(1));
     let command_timeout = r.duration(h, "hassette", "command_timeout", secs(10));
@@ -244,6 +247,7 @@ pub(crate) fn validate(
     }
     let web = read_web(&mut r, h);
     let apps = read_apps(&mut r, h, registry);
+    check_shared_cache_sizes(&mut r, &apps, default_cache_size);
     Config {
         file: file.to_path_buf(),
         base_url,
@@ -251,8 +255,14 @@ pub(crate) fn validate(
         token,
         verify_ssl,
         data_dir,
+        data_dir_origin: if h.contains_key("data_dir") {
+            layered.origin("hassette.data_dir")
+        } else {
+            Origin::Default
+        },
         default_cache_size,
         cache_flush_interval,
+        cache_memory_budget,
         log_level,
         log_retention_days,
         log_max_size,
@@ -298,6 +308,11 @@ fn read_web(r: &mut Reader<'_>, h: &toml::Table) -> super::WebConfig {
 /// A message saying what is wrong, for anything but an http(s) or ws(s) URL with a host.
 pub fn parse_base_url(text: &str) -> Result<(url::Url, url::Url), String> {
     let text = text.trim();
+    if !text.contains("://") {
+        return Err(format!(
+            "{text:?} has no scheme; write base_url = \"http://{text}\" (or \"https://{text}\" for TLS)"
+        ));
+    }
     let ws = crate::ha::websocket_url(text).map_err(|e| match e {
         crate::ha::HaError::InvalidUrl { reason, .. } => {
             format!("{text:?} is not usable: {reason}")
@@ -457,6 +472,13 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
                 known,
             });
         }
+        let log_level = r.string(app, &prefix, "log_level");
+        if let Some(level) = &log_level
+            && let Err(message) = crate::logging::app_level(level)
+        {
+            r.invalid(&format!("{prefix}.log_level"), message);
+        }
+        let restart = read_restart(r, app, &prefix);
         let instances = read_instances(r, app, &prefix, key, &class_name, &mut names);
         if let (Some(class), true) = (class, enabled) {
             for instance in &instances {
@@ -484,9 +506,69 @@ fn read_apps(r: &mut Reader<'_>, h: &toml::Table, registry: &AppRegistry) -> Vec
             enabled,
             cache_size,
             instances,
+            log_level,
+            restart,
         });
     }
     out
+}
+
+/// All enabled apps of one class share one cache, so they must agree on its size: otherwise
+/// whichever starts first would silently win.
+fn check_shared_cache_sizes(r: &mut Reader<'_>, apps: &[AppConfig], default: u64) {
+    let mut first: std::collections::HashMap<&str, (&str, u64)> = std::collections::HashMap::new();
+    for app in apps.iter().filter(|a| a.enabled) {
+        let size = app.cache_size.unwrap_or(default);
+        match first.get(app.class_name.as_str()) {
+            None => {
+                first.insert(&app.class_name, (&app.key, size));
+            }
+            Some(&(other, other_size)) if other_size != size => {
+                let key = format!("hassette.apps.{}.cache_size", app.key);
+                let key = if app.cache_size.is_some() {
+                    key
+                } else {
+                    format!("hassette.apps.{other}.cache_size")
+                };
+                r.invalid(
+                    &key,
+                    format!(
+                        "apps `{other}` and `{}` both run class {}, whose instances share one \
+                         cache, but ask for different cache sizes ({other_size} and {size} \
+                         bytes); give both the same cache_size (or leave it out on both)",
+                        app.key, app.class_name
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// `restart`, `max_restarts`, `restart_window` and `restart_delay` of one app table.
+fn read_restart(r: &mut Reader<'_>, app: &toml::Table, prefix: &str) -> RestartPolicy {
+    let default = RestartPolicy::default();
+    let restart = match r.string(app, prefix, "restart").as_deref() {
+        None | Some("on-failure") => Restart::OnFailure,
+        Some("never") => Restart::Never,
+        Some(other) => {
+            let suggestion = closest(other, ["on-failure", "never"])
+                .map_or_else(String::new, |s| format!(" (did you mean \"{s}\"?)"));
+            r.invalid(
+                &format!("{prefix}.restart"),
+                format!("{other:?} is not a restart policy; write restart = \"on-failure\" or restart = \"never\"{suggestion}"),
+            );
+            default.restart
+        }
+    };
+    RestartPolicy {
+        restart,
+        max_restarts: r
+            .count(app, prefix, "max_restarts")
+            .unwrap_or(default.max_restarts),
+        window: r.duration(app, prefix, "restart_window", default.window),
+        delay: r.duration(app, prefix, "restart_delay", default.delay),
+    }
 }
 
 /// The dotted key of one instance's table.

@@ -35,6 +35,7 @@
 
 mod console;
 mod layer;
+mod levels;
 mod query;
 mod record;
 mod since;
@@ -49,9 +50,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use layer::StoreLayer;
-pub use query::{Cursor, LogQuery, Match, Matcher};
+pub use query::{Cursor, LogQuery, MAX_LINE, Match, Matcher};
 pub use record::Record;
 pub use since::{ACCEPTED_FORMS, parse_when};
+
+pub(crate) use levels::app_level;
 
 use crate::config::Secret;
 
@@ -80,6 +83,9 @@ pub struct LogOptions {
     pub queue: usize,
     /// The access token, replaced by `***` should it ever appear in a record.
     pub secret: Option<Secret>,
+    /// Per-app levels (`log_level` in `[hassette.apps.<key>]`): app key and level. They
+    /// apply to everything logged inside the app's instances, above or below `filter`.
+    pub app_levels: Vec<(String, String)>,
 }
 
 impl LogOptions {
@@ -95,6 +101,7 @@ impl LogOptions {
             max_file_bytes: 16 * 1024 * 1024,
             queue: 65_536,
             secret: None,
+            app_levels: Vec::new(),
         }
     }
 }
@@ -153,12 +160,19 @@ pub fn store_layer(options: &LogOptions) -> std::io::Result<(StoreLayer, LogGuar
 /// A bad filter (named in the message), or the store cannot start; also if a global
 /// subscriber is already installed.
 pub fn init(options: &LogOptions) -> Result<LogGuard, String> {
-    let filter = EnvFilter::try_new(options.filter.to_ascii_lowercase())
+    let global = EnvFilter::try_new(levels::normalize(&options.filter))
         .map_err(|e| format!("log level {:?}: {e}", options.filter))?;
+    let mut apps = std::collections::HashMap::new();
+    for (app, level) in &options.app_levels {
+        let level = levels::app_level(level).map_err(|e| format!("app `{app}`: log_level: {e}"))?;
+        apps.insert(app.clone(), level);
+    }
+    let filter = levels::Levels::new(global, apps);
     let (store, guard) = store_layer(options).map_err(|e| {
         format!(
-            "cannot start the log store in {}: {e}",
-            options.dir.display()
+            "cannot start the log store in {}: {e}{}",
+            options.dir.display(),
+            crate::private_files::permission_advice(&options.dir, &e)
         )
     })?;
     let console = options.console.then(|| {

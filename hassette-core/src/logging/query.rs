@@ -30,7 +30,7 @@ pub struct LogQuery {
     pub until: Option<Timestamp>,
     /// Only records at this level or more severe (`INFO`, `warn`, ...).
     pub min_level: Option<String>,
-    /// Only records whose message matches.
+    /// Only records whose message, or one of whose fields as `key=value`, matches.
     pub grep: Option<Regex>,
     /// Only the last N matching records.
     pub limit: Option<usize>,
@@ -52,6 +52,26 @@ pub struct Cursor {
     offset: u64,
 }
 
+impl Cursor {
+    /// The end of the store in `dir` as it is now: following from here shows only new records.
+    ///
+    /// # Errors
+    ///
+    /// Reading the directory failed.
+    pub fn at_end(dir: &Path) -> io::Result<Self> {
+        let file = list_files(dir)?.pop().map(|f| f.path);
+        let offset = file
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+        Ok(Self { file, offset })
+    }
+}
+
+/// The longest line a query reads; a longer one is skipped (reading no more of it than it
+/// must), with a warning.
+pub const MAX_LINE: usize = 1024 * 1024;
+
 /// A compiled query: its byte prefilters and parsed bounds.
 #[derive(Debug)]
 pub struct Matcher {
@@ -59,6 +79,7 @@ pub struct Matcher {
     min_rank: usize,
     app_needle: Option<Finder<'static>>,
     instance_needle: Option<Finder<'static>>,
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Matcher {
@@ -88,7 +109,36 @@ impl Matcher {
             min_rank,
             app_needle,
             instance_needle,
+            warnings: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// What the reads so far skipped (an unreadable file, a directory, an overlong line), one
+    /// message each naming it; taken, so each is told once.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .warnings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn warn(&self, message: String) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(message);
+    }
+
+    /// Whether `--grep` matches the message or one of the fields, written `key=value` as
+    /// `hassette log` prints them.
+    fn grep_matches(re: &Regex, record: &Record) -> bool {
+        re.is_match(&record.msg)
+            || record.fields.iter().any(|(key, value)| match value {
+                serde_json::Value::String(s) => re.is_match(&format!("{key}={s}")),
+                other => re.is_match(&format!("{key}={other}")),
+            })
     }
 
     /// Whether a stored line matches; the parsed record if so.
@@ -111,7 +161,9 @@ impl Matcher {
             || q.since.is_some_and(|s| record.ts < s)
             || q.until.is_some_and(|u| record.ts >= u)
             || level_rank(&record.level).unwrap_or(0) < self.min_rank
-            || q.grep.as_ref().is_some_and(|re| !re.is_match(&record.msg))
+            || q.grep
+                .as_ref()
+                .is_some_and(|re| !Self::grep_matches(re, &record))
         {
             return None;
         }
@@ -126,6 +178,14 @@ impl Matcher {
     /// Reading the directory or a file failed.
     pub fn run(&self, dir: &Path) -> io::Result<(Vec<Match>, Cursor)> {
         let files = list_files(dir)?;
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                self.warn(format!(
+                    "skipped {}: a directory in the log store (it holds only files)",
+                    entry.path().display()
+                ));
+            }
+        }
         let mut out: VecDeque<Match> = VecDeque::new();
         let mut cursor = Cursor::default();
         for (i, file) in files.iter().enumerate() {
@@ -190,11 +250,24 @@ impl Matcher {
     }
 
     /// Reads whole lines of the cursor's file from its offset; a last line without its newline
-    /// (being written, or cut by a crash) is left for later.
+    /// (being written, or cut by a crash) is left for later. A file that cannot be read is
+    /// skipped with a warning, and so is a line longer than [`MAX_LINE`].
     fn scan(&self, cursor: &mut Cursor, sink: &mut dyn FnMut(Match)) -> io::Result<()> {
-        let Some(path) = &cursor.file else {
+        let Some(path) = cursor.file.clone() else {
             return Ok(());
         };
+        if let Err(e) = self.scan_file(&path, cursor, sink) {
+            self.warn(format!("skipped {}: {e}", path.display()));
+        }
+        Ok(())
+    }
+
+    fn scan_file(
+        &self,
+        path: &Path,
+        cursor: &mut Cursor,
+        sink: &mut dyn FnMut(Match),
+    ) -> io::Result<()> {
         let mut file = match File::open(path) {
             Ok(f) => f,
             // Pruned since it was listed.
@@ -206,12 +279,21 @@ impl Matcher {
         let mut line = Vec::with_capacity(512);
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line)?;
-            if n == 0 || line.last() != Some(&b'\n') {
+            let (n, whole) = read_line_bounded(&mut reader, &mut line, MAX_LINE)?;
+            let Some(n) = n else {
+                // End of the file, within a line still being written (or none).
                 break;
+            };
+            let at = cursor.offset;
+            cursor.offset += n;
+            if !whole {
+                self.warn(format!(
+                    "skipped a line of {n} bytes (more than {MAX_LINE}) at byte {at} of {}",
+                    path.display()
+                ));
+                continue;
             }
-            cursor.offset += n as u64;
-            let body = &line[..n - 1];
+            let body = &line[..line.len() - 1];
             if let Some(record) = self.matches(body) {
                 sink(Match {
                     record,
@@ -220,5 +302,43 @@ impl Matcher {
             }
         }
         Ok(())
+    }
+}
+
+/// Reads one line, newline included, keeping at most `max` bytes of it: `(Some(n), true)` for
+/// a whole line of `n` bytes in `line`, `(Some(n), false)` for a longer one consumed without
+/// being kept, `(None, _)` at the end of the input without a newline.
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<(Option<u64>, bool)> {
+    let mut total: u64 = 0;
+    let mut kept = true;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((None, kept));
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let len = chunk.len();
+        if kept && line.len() + len <= max {
+            line.extend_from_slice(chunk);
+        } else {
+            kept = false;
+            line.clear();
+        }
+        total += len as u64;
+        reader.consume(len);
+        if done {
+            return Ok((Some(total), kept));
+        }
     }
 }

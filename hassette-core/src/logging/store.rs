@@ -51,6 +51,10 @@ pub(crate) fn list_files(dir: &Path) -> io::Result<Vec<StoreFile>> {
         let Some(start) = name.to_str().and_then(parse_name) else {
             continue;
         };
+        // Not one of ours, whatever its name (a reader warns about it).
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         files.push(StoreFile {
             start,
             path: entry.path(),
@@ -113,7 +117,7 @@ impl StoreSender {
 
 /// Starts the writer thread.
 pub(crate) fn start(options: StoreOptions) -> io::Result<StoreSender> {
-    fs::create_dir_all(&options.dir)?;
+    crate::private_files::create_dir(&options.dir)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(options.queue);
     let dropped = Arc::new(AtomicU64::new(0));
     let mut writer = Writer {
@@ -211,6 +215,7 @@ impl Writer {
             let len = fs::metadata(&f.path)?.len();
             if len < self.options.max_file_bytes {
                 let mut file = OpenOptions::new().read(true).append(true).open(&f.path)?;
+                crate::private_files::restrict_file(&f.path)?;
                 end_with_newline(&mut file, len)?;
                 self.written = fs::metadata(&f.path)?.len();
                 self.current = Some((f.path, BufWriter::with_capacity(64 * 1024, file)));
@@ -240,6 +245,7 @@ impl Writer {
             .create_new(true)
             .append(true)
             .open(&path)?;
+        crate::private_files::restrict_file(&path)?;
         self.current = Some((path, BufWriter::with_capacity(64 * 1024, file)));
         self.written = 0;
         self.prune(ts);

@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::status::{ClassCache, InstanceState, Tracker};
-use super::supervisor::{self, ReconnectHook};
+use super::supervisor::{self, Alive, ReconnectHook};
 use crate::app::{AppClass, AppRegistry, Shared};
-use crate::config::Config;
+use crate::config::{Config, RestartPolicy};
 use crate::ha::StateChanged;
 
 /// Tells whether an instance's `initialize` succeeded, and why not.
@@ -93,8 +93,21 @@ pub struct ReloadReport {
     pub needs_process_restart: Vec<String>,
 }
 
+/// One instance a configuration asks for.
+#[derive(Clone)]
+struct Wanted {
+    key: String,
+    instance: String,
+    class: AppClass,
+    config: toml::Table,
+    cache_size: u64,
+    restart: RestartPolicy,
+    enabled: bool,
+}
+
 struct SlotRun {
     config: toml::Table,
+    restart: RestartPolicy,
     cache_size: u64,
     enabled: bool,
     removed: bool,
@@ -144,6 +157,7 @@ pub(crate) struct Control {
     mailbox: usize,
     timed: bool,
     only_apps: Vec<String>,
+    alive: Alive,
     config: Mutex<Config>,
     reloader: Option<ConfigReloader>,
 }
@@ -164,6 +178,7 @@ pub(crate) struct ControlOptions {
     pub(crate) timed: bool,
     pub(crate) only_apps: Vec<String>,
     pub(crate) reloader: Option<ConfigReloader>,
+    pub(crate) alive: Alive,
 }
 
 impl Control {
@@ -184,17 +199,18 @@ impl Control {
             mailbox: options.mailbox,
             timed: options.timed,
             only_apps: options.only_apps,
+            alive: options.alive,
             config: Mutex::new(config.clone()),
             reloader: options.reloader,
         };
-        for (key, instance, class, table, size, enabled) in control.wanted(config) {
-            control.add(key, instance, class, table, size, enabled);
+        for wanted in control.wanted(config) {
+            control.add(wanted);
         }
         control
     }
 
-    /// Every instance `config` asks for: key, name, class, settings, cache size, enabled.
-    fn wanted(&self, config: &Config) -> Vec<(String, String, AppClass, toml::Table, u64, bool)> {
+    /// Every instance `config` asks for.
+    fn wanted(&self, config: &Config) -> Vec<Wanted> {
         let mut out = Vec::new();
         for app in &config.apps {
             let Some(class) = self.registry.get(&app.class_name) else {
@@ -202,37 +218,31 @@ impl Control {
             };
             let selected = self.only_apps.is_empty() || self.only_apps.contains(&app.key);
             for instance in &app.instances {
-                out.push((
-                    app.key.clone(),
-                    instance.name.clone(),
-                    class.clone(),
-                    instance.config.clone(),
-                    config.cache_size(app),
-                    app.enabled && selected,
-                ));
+                out.push(Wanted {
+                    key: app.key.clone(),
+                    instance: instance.name.clone(),
+                    class: class.clone(),
+                    config: instance.config.clone(),
+                    cache_size: config.cache_size(app),
+                    restart: app.restart,
+                    enabled: app.enabled && selected,
+                });
             }
         }
         out
     }
 
-    fn add(
-        &self,
-        key: String,
-        instance: String,
-        class: AppClass,
-        config: toml::Table,
-        cache_size: u64,
-        enabled: bool,
-    ) -> Arc<Slot> {
+    fn add(&self, w: Wanted) -> Arc<Slot> {
         let slot = Arc::new(Slot {
-            key,
-            instance,
-            class,
+            key: w.key,
+            instance: w.instance,
+            class: w.class,
             tracker: Arc::new(Tracker::new(self.timed)),
             run: Mutex::new(SlotRun {
-                config,
-                cache_size,
-                enabled,
+                config: w.config,
+                restart: w.restart,
+                cache_size: w.cache_size,
+                enabled: w.enabled,
                 removed: false,
                 cancel: None,
                 task: None,
@@ -292,6 +302,8 @@ impl Control {
             shutdown_timeout: self.shutdown_timeout,
             mailbox: self.mailbox,
             cache_size: run.cache_size,
+            restart: run.restart,
+            alive: self.alive.clone(),
             tracker: Arc::clone(&slot.tracker),
         });
         run.cancel = Some(cancel);
@@ -454,24 +466,29 @@ impl Control {
         };
         let wanted = self.wanted(&new);
         let mut kept = BTreeSet::new();
-        for (key, instance, class, table, size, enabled) in wanted {
-            kept.insert((key.clone(), instance.clone()));
-            let slot = match self.find(&key, &instance) {
-                Some(slot) if slot.class.name() == class.name() => slot,
+        for w in wanted {
+            kept.insert((w.key.clone(), w.instance.clone()));
+            let (table, size, restart, enabled) = (w.config.clone(), w.cache_size, w.restart, w.enabled);
+            // A new slot starts as "was disabled", so that an enabled one is started below.
+            let fresh = Wanted { enabled: !w.enabled, ..w.clone() };
+            let slot = match self.find(&w.key, &w.instance) {
+                Some(slot) if slot.class.name() == w.class.name() => slot,
                 Some(old) => {
                     // Another class under the same name: a new instance altogether.
                     self.retire(&old, &mut report).await;
-                    self.add(key, instance, class, table.clone(), size, !enabled)
+                    self.add(fresh)
                 }
-                None => self.add(key, instance, class, table.clone(), size, !enabled),
+                None => self.add(fresh),
             };
             let _op = slot.op.lock().await;
             let (changed, was_enabled) = {
                 let mut run = slot.run();
-                let changed = run.config != table || run.cache_size != size;
+                let changed =
+                    run.config != table || run.cache_size != size || run.restart != restart;
                 let was = run.enabled;
                 run.config = table;
                 run.cache_size = size;
+                run.restart = restart;
                 run.enabled = enabled;
                 (changed, was)
             };

@@ -9,6 +9,7 @@ mod control;
 mod status;
 pub(crate) mod supervisor;
 mod timing;
+mod unknown_entities;
 
 pub use control::{ConfigReloader, ControlError, ReloadReport};
 pub use status::{
@@ -115,6 +116,10 @@ pub enum RuntimeError {
     /// Home Assistant rejected the token on a reconnect: running on is pointless.
     #[error("Home Assistant rejected the access token on reconnect: {0}")]
     AuthFailed(String),
+    /// No app instance can run: none is enabled, or every one failed and will not be
+    /// restarted.
+    #[error("no app can run: {0}")]
+    NoAppRunning(&'static str),
 }
 
 /// One app instance's start.
@@ -137,6 +142,9 @@ pub struct StartSummary {
     pub disabled: Vec<String>,
     /// Entities read from Home Assistant.
     pub entities: usize,
+    /// Instances running, or failed and waiting to be restarted, once every instance had its
+    /// first try.
+    pub alive: usize,
 }
 
 impl StartSummary {
@@ -151,6 +159,16 @@ impl StartSummary {
     pub fn failed(&self) -> usize {
         self.instances.len() - self.started()
     }
+
+    /// Why no app can run, when none can: none is enabled, or each failed for good.
+    #[must_use]
+    pub fn why_nothing_runs(&self) -> Option<&'static str> {
+        match (self.instances.is_empty(), self.alive) {
+            (true, _) => Some("no app instance is enabled (or selected with --app)"),
+            (false, 0) => Some("every app instance failed and none will be restarted"),
+            _ => None,
+        }
+    }
 }
 
 /// A running runtime: apps started and receiving events.
@@ -164,6 +182,7 @@ pub struct Runtime {
     status: StatusHandle,
     background: Vec<JoinHandle<()>>,
     fatal: mpsc::Receiver<RuntimeError>,
+    alive: supervisor::Alive,
     shutdown_timeout: Duration,
 }
 
@@ -211,7 +230,8 @@ impl Runtime {
             &config.data_dir,
             config.cache_flush_interval,
             options.clock.clone(),
-        );
+        )
+        .with_memory_budget(config.cache_memory_budget);
         let shared = Shared {
             api: Api::new(client.clone()),
             states: states.clone(),
@@ -232,6 +252,7 @@ impl Runtime {
             type_rx,
         )));
 
+        let alive = supervisor::Alive::new();
         let control = Arc::new(control::Control::new(
             config,
             registry,
@@ -243,6 +264,7 @@ impl Runtime {
                 timed: options.handler_timings,
                 only_apps: options.only_apps.clone(),
                 reloader: options.reload.clone(),
+                alive: alive.clone(),
             },
         ));
         let mut summary = StartSummary {
@@ -266,9 +288,12 @@ impl Runtime {
                 result,
             });
         }
+        summary.alive = alive.count();
+        unknown_entities::warn_unknown(&bus, &states);
         let (fatal_tx, fatal) = mpsc::channel(1);
         background.push(tokio::spawn(watch_connection(
             client.clone(),
+            bus.clone(),
             states,
             Arc::clone(&control),
             fatal_tx,
@@ -289,6 +314,7 @@ impl Runtime {
             status,
             background,
             fatal,
+            alive,
             shutdown_timeout: options.shutdown_timeout,
         })
     }
@@ -358,14 +384,20 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// [`RuntimeError::AuthFailed`] when Home Assistant rejects the token on a reconnect.
+    /// [`RuntimeError::AuthFailed`] when Home Assistant rejects the token on a reconnect;
+    /// [`RuntimeError::NoAppRunning`] when no app instance is left that can run.
     pub async fn run_until(
         mut self,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), RuntimeError> {
+        let nothing_runs = self.summary.why_nothing_runs();
+        let none_left = self.alive.none_left();
         let fatal = tokio::select! {
             () = shutdown => None,
             err = self.fatal.recv() => err,
+            () = none_left => Some(RuntimeError::NoAppRunning(nothing_runs.unwrap_or(
+                "every app instance failed and gave up restarting",
+            ))),
         };
         self.shutdown().await;
         fatal.map_or(Ok(()), Err)
@@ -462,6 +494,7 @@ async fn subscribe_event_types(
 /// hears what changed while away; a rejected token is fatal.
 async fn watch_connection(
     client: Client,
+    bus: Bus,
     states: States,
     control: Arc<control::Control>,
     fatal: mpsc::Sender<RuntimeError>,
@@ -479,6 +512,7 @@ async fn watch_connection(
                 };
                 let changed: Arc<[StateChanged]> = states.replace_and_diff(fresh).into();
                 tracing::info!(changed = changed.len(), "reconnected to Home Assistant");
+                unknown_entities::warn_unknown(&bus, &states);
                 control.reconnected(&changed);
             }
             Ok(ConnectionEvent::AuthFailed { message }) => {

@@ -1,18 +1,24 @@
 //! One task per app instance: initialize, then handle messages one at a time, then shut down.
-//! Errors are logged and the app carries on; a panic stops that instance only.
+//! A handler's error is logged and the app carries on. A panic, or an `initialize` that fails
+//! or times out, stops that instance; its restart policy ([`RestartPolicy`]) may start it
+//! again after a backoff, each time logged at ERROR with the cause. The runtime learns through
+//! [`Alive`] when no instance is left that can run.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::app::{App, AppContext, Envelope, Shared, deliver_envelope};
+use crate::config::{MAX_RESTART_DELAY, Restart, RestartPolicy};
 use crate::ha::StateChanged;
 
 /// Everything needed to start one instance.
@@ -26,6 +32,8 @@ pub(crate) struct Launch {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) mailbox: usize,
     pub(crate) cache_size: u64,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) alive: Alive,
     /// Where the instance reports its state and counters (the status API reads it).
     pub(crate) tracker: Arc<super::status::Tracker>,
 }
@@ -40,6 +48,38 @@ pub(crate) struct Launched {
 /// Tells one instance which entities changed while the connection was away.
 pub(crate) type ReconnectHook = Box<dyn Fn(Arc<[StateChanged]>) + Send + Sync>;
 
+/// How many instances can still run: launched, and not stopped for good by a failure. An
+/// instance stopped by shutdown still counts (it did not fail).
+#[derive(Clone, Debug)]
+pub(crate) struct Alive(Arc<watch::Sender<usize>>);
+
+impl Alive {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+
+    fn enter(&self) {
+        self.0.send_modify(|n| *n += 1);
+    }
+
+    fn gone(&self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Instances that can still run.
+    pub(crate) fn count(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Completes once no instance can run (at once when none was launched).
+    pub(crate) fn none_left(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|n| *n == 0).await;
+        }
+    }
+}
+
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
 
 /// Starts an instance of `A` (the registry keeps a pointer to this per app class).
@@ -47,26 +87,14 @@ pub(crate) fn launch<A: App>(launch: Launch) -> Launched {
     let (tx, rx) = mpsc::channel(launch.mailbox);
     let (ready_tx, ready) = oneshot::channel();
     let span = tracing::info_span!("app", app = %launch.key, class = A::class_name(), instance = %launch.instance);
-    let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
     let activity = Arc::clone(&launch.shared.activity);
     let reconnect_tx = tx.clone();
     let reconnected = Box::new(move |changed: Arc<[StateChanged]>| {
         // A full mailbox drops the report like any message: the states view is current anyway.
         let _ = deliver_envelope(&reconnect_tx, &activity, Envelope::Reconnected(changed));
     });
-    let ctx = AppContext::<A>::new(
-        launch.key.clone(),
-        launch.instance.clone(),
-        owner,
-        launch.shared.clone(),
-        tx,
-        launch.cache_size,
-    );
-    let jobs_of = ctx.clone();
-    launch
-        .tracker
-        .starting(owner, Box::new(move || jobs_of.pending_jobs()));
-    let task = tokio::spawn(run::<A>(launch, ctx, rx, ready_tx).instrument(span));
+    launch.alive.enter();
+    let task = tokio::spawn(supervise::<A>(launch, tx, rx, ready_tx).instrument(span));
     Launched {
         ready,
         task,
@@ -82,21 +110,128 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
 }
 
-async fn run<A: App>(
+/// Runs the instance, and runs it again after a failure while its policy allows.
+async fn supervise<A: App>(
     launch: Launch,
-    ctx: AppContext<A>,
+    tx: mpsc::Sender<Envelope<A::Message>>,
     mut rx: mpsc::Receiver<Envelope<A::Message>>,
     ready: oneshot::Sender<Result<(), String>>,
 ) {
     let activity = Arc::clone(&launch.shared.activity);
+    let mut ready = Some(ready);
+    let mut restarts = Restarts::new(launch.restart);
     let tracker = Arc::clone(&launch.tracker);
-    let config: A::Config = match toml::Value::Table(launch.config).try_into() {
+    // How the instance ends, for the status API (a clean stop unless it failed for good).
+    let mut end = super::status::InstanceState::Stopped;
+    loop {
+        let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
+        let ctx = AppContext::<A>::new(
+            launch.key.clone(),
+            launch.instance.clone(),
+            owner,
+            launch.shared.clone(),
+            tx.clone(),
+            launch.cache_size,
+        );
+        let jobs_of = ctx.clone();
+        tracker.starting(owner, Box::new(move || jobs_of.pending_jobs()));
+        let Err(cause) = run_once::<A>(&launch, ctx, &mut rx, &mut ready).await else {
+            break;
+        };
+        tracker.failed(cause.clone());
+        // What was queued for the failed run is for subscriptions that are gone.
+        discard_queued(&mut rx, &activity);
+        match restarts.next() {
+            Ok((delay, restart)) => {
+                tracing::error!(
+                    cause = %cause,
+                    "the instance failed; restarting in {delay:?} (restart {restart} of at most {} within {:?})",
+                    launch.restart.max_restarts,
+                    launch.restart.window,
+                );
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Err(format!("{cause}; restarting in {delay:?}")));
+                }
+                tokio::select! {
+                    () = launch.cancel.cancelled() => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                discard_queued(&mut rx, &activity);
+            }
+            Err(why) => {
+                tracing::error!(cause = %cause, "the instance failed; {why}");
+                launch.alive.gone();
+                end = super::status::InstanceState::Failed;
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Err(format!("{cause}; {why}")));
+                }
+                break;
+            }
+        }
+    }
+    tracker.ended(end);
+    drain(&mut rx, &activity);
+}
+
+/// The restarts made within the policy's window.
+struct Restarts {
+    policy: RestartPolicy,
+    times: VecDeque<Instant>,
+}
+
+impl Restarts {
+    fn new(policy: RestartPolicy) -> Self {
+        Self {
+            policy,
+            times: VecDeque::new(),
+        }
+    }
+
+    /// The wait before the next restart and its number in the window, or why there is none.
+    fn next(&mut self) -> Result<(Duration, u32), String> {
+        let policy = self.policy;
+        if policy.restart == Restart::Never {
+            return Err("not restarting (restart = \"never\")".to_owned());
+        }
+        let now = Instant::now();
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= policy.window)
+        {
+            self.times.pop_front();
+        }
+        let made = u32::try_from(self.times.len()).unwrap_or(u32::MAX);
+        if made >= policy.max_restarts {
+            return Err(format!(
+                "not restarting: it was restarted {made} times within {:?} (max_restarts = {})",
+                policy.window, policy.max_restarts
+            ));
+        }
+        let delay = policy
+            .delay
+            .saturating_mul(2u32.saturating_pow(made))
+            .min(MAX_RESTART_DELAY.max(policy.delay));
+        self.times.push_back(now);
+        Ok((delay, made + 1))
+    }
+}
+
+/// One run of the instance: `Ok` when it stopped because the runtime shut down, `Err` with the
+/// cause when it failed.
+async fn run_once<A: App>(
+    launch: &Launch,
+    ctx: AppContext<A>,
+    rx: &mut mpsc::Receiver<Envelope<A::Message>>,
+    ready: &mut Option<oneshot::Sender<Result<(), String>>>,
+) -> Result<(), String> {
+    let activity = Arc::clone(&launch.shared.activity);
+    let config: A::Config = match toml::Value::Table(launch.config.clone()).try_into() {
         Ok(c) => c,
         Err(e) => {
             // Validated at startup, so this is unexpected; still never a panic.
-            tracker.failed(format!("invalid config: {e}"));
-            let _ = ready.send(Err(format!("invalid config: {e}")));
-            return;
+            ctx.stop();
+            return Err(format!("invalid config: {e}"));
         }
     };
     let init = tokio::time::timeout(
@@ -107,31 +242,25 @@ async fn run<A: App>(
     let mut app = match init {
         Ok(Ok(Ok(app))) => app,
         Ok(Ok(Err(e))) => {
-            tracing::error!(error = %e, "initialize failed; the instance does not start");
             ctx.stop();
-            tracker.failed(format!("initialize failed: {e}"));
-            let _ = ready.send(Err(format!("initialize failed: {e}")));
-            return;
+            return Err(format!("initialize failed: {e}"));
         }
         Ok(Err(panic)) => {
-            let message = panic_message(&*panic);
-            tracing::error!(panic = %message, "initialize panicked; the instance does not start");
             ctx.stop();
-            tracker.failed(format!("initialize panicked: {message}"));
-            let _ = ready.send(Err(format!("initialize panicked: {message}")));
-            return;
+            return Err(format!("initialize panicked: {}", panic_message(&*panic)));
         }
         Err(_) => {
-            tracing::error!(timeout = ?launch.startup_timeout, "initialize timed out; the instance does not start");
             ctx.stop();
-            let why = format!("initialize timed out after {:?}", launch.startup_timeout);
-            tracker.failed(why.clone());
-            let _ = ready.send(Err(why));
-            return;
+            return Err(format!(
+                "initialize timed out after {:?}",
+                launch.startup_timeout
+            ));
         }
     };
-    tracker.running();
-    let _ = ready.send(Ok(()));
+    launch.tracker.running();
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(Ok(()));
+    }
     tracing::info!("started");
     loop {
         let envelope = tokio::select! {
@@ -142,7 +271,7 @@ async fn run<A: App>(
                 None => break,
             },
         };
-        let began = tracker.timed().then(std::time::Instant::now);
+        let began = launch.tracker.timed().then(std::time::Instant::now);
         let outcome = match envelope {
             Envelope::Message(m) => AssertUnwindSafe(app.handle(m)).catch_unwind().await,
             Envelope::Reconnected(changed) => {
@@ -151,21 +280,18 @@ async fn run<A: App>(
                     .await
             }
         };
-        tracker.handled(began.map(|b| b.elapsed()));
+        launch.tracker.handled(began.map(|b| b.elapsed()));
         activity.handled.fetch_add(1, Ordering::SeqCst);
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracker.error(format!("handler failed: {e}"));
+                launch.tracker.error(format!("handler failed: {e}"));
                 tracing::error!(error = %e, "handler failed; the app carries on");
             }
             Err(panic) => {
-                let message = panic_message(&*panic);
-                tracing::error!(panic = %message, "handler panicked; this instance is stopped, other apps carry on");
-                tracker.failed(format!("handler panicked: {message}"));
+                // Its state may be broken: no shutdown hook; other apps carry on.
                 ctx.stop();
-                drain(&mut rx, &activity);
-                return;
+                return Err(format!("a handler panicked: {}", panic_message(&*panic)));
             }
         }
     }
@@ -181,8 +307,14 @@ async fn run<A: App>(
         Ok(Err(panic)) => tracing::error!(panic = %panic_message(&*panic), "shutdown panicked"),
         Err(_) => tracing::error!(timeout = ?launch.shutdown_timeout, "shutdown timed out"),
     }
-    tracker.ended(super::status::InstanceState::Stopped);
-    drain(&mut rx, &activity);
+    Ok(())
+}
+
+/// Counts the messages waiting in the mailbox as done, leaving it open for the next run.
+fn discard_queued<M>(rx: &mut mpsc::Receiver<Envelope<M>>, activity: &crate::app::Activity) {
+    while rx.try_recv().is_ok() {
+        activity.handled.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Messages left in a stopped instance's mailbox will never be handled: count them as done so

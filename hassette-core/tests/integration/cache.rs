@@ -6,9 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_ops;
+mod damage;
 mod durability;
 mod failures;
+mod faults;
+mod kills;
 mod limits;
+mod workload;
 
 use std::io::Write;
 use std::path::Path;
@@ -24,9 +29,10 @@ pub(crate) fn open(dir: &Path) -> Cache {
 
 /// Sum of the sizes of the files in `dir`: what the size limit is about.
 pub(crate) fn dir_size(dir: &Path) -> u64 {
+    // A log file can be deleted between listing and stat: it then no longer counts.
     std::fs::read_dir(dir)
         .expect("read dir")
-        .map(|e| e.expect("entry").metadata().expect("metadata"))
+        .filter_map(|e| e.expect("entry").metadata().ok())
         .filter(std::fs::Metadata::is_file)
         .map(|m| m.len())
         .sum()
@@ -80,6 +86,7 @@ fn child_process() {
             out.flush().expect("stdout");
             std::thread::sleep(Duration::from_secs(600));
         }
+        "ops" => workload::run_ops(Path::new(&dir), &arg),
         other => panic!("unknown child role {other}"),
     }
 }

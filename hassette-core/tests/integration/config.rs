@@ -538,3 +538,48 @@ fn the_example_config_is_valid() {
         assert!(matches!(e, ConfigError::UnknownClass { .. }), "{e}");
     }
 }
+
+#[test]
+fn the_cache_memory_budget_is_a_hassette_setting() {
+    let c = Fixture::new("[hassette]\n").load().unwrap();
+    assert_eq!(
+        c.cache_memory_budget,
+        hassette_core::cache::DEFAULT_MEMORY_BUDGET as u64
+    );
+    let c = Fixture::new("[hassette]\ncache_memory_budget = \"4 MiB\"\n")
+        .load()
+        .unwrap();
+    assert_eq!(c.cache_memory_budget, 4 << 20);
+}
+
+#[test]
+fn two_apps_of_one_class_with_different_cache_sizes_are_an_error() {
+    let two = |a: &str, b: &str| {
+        format!(
+            "[hassette.apps.london]\nclass_name = \"WeatherApp\"\n{a}\n\
+             [hassette.apps.london.config]\ninstance_name = \"london\"\n\
+             [hassette.apps.paris]\nclass_name = \"WeatherApp\"\n{b}\n\
+             [hassette.apps.paris.config]\ninstance_name = \"paris\"\n"
+        )
+    };
+    let err = Fixture::new(&two("cache_size = \"1 MiB\"", "cache_size = \"2 MiB\"")).error();
+    assert!(
+        err.contains("hassette.apps.paris.cache_size")
+            && err.contains("`london`")
+            && err.contains("`paris`")
+            && err.contains("WeatherApp")
+            && err.contains("1048576 and 2097152"),
+        "{err}"
+    );
+    // One sets a size, the other takes the default: they differ too.
+    let err = Fixture::new(&two("cache_size = \"1 MiB\"", "")).error();
+    assert!(err.contains("hassette.apps.london.cache_size"), "{err}");
+    // The same size, or none at all, is fine; so is a disabled app.
+    Fixture::new(&two("cache_size = \"1 MiB\"", "cache_size = 1048576"))
+        .load()
+        .unwrap();
+    Fixture::new(&two("", "")).load().unwrap();
+    Fixture::new(&two("cache_size = \"1 MiB\"", "enabled = false"))
+        .load()
+        .unwrap();
+}

@@ -169,7 +169,8 @@ fn a_recent_window_reads_only_recent_files() {
         old,
         &[rec(old, "INFO", "porch", "front", "old")],
     );
-    // Unreadable garbage in the old file's place proves the query never opens it.
+    // An unopenable file (a symlink to itself) in the old file's place proves the query never
+    // opens it.
     let old_file = std::fs::read_dir(dir.path())
         .unwrap()
         .next()
@@ -177,22 +178,29 @@ fn a_recent_window_reads_only_recent_files() {
         .unwrap()
         .path();
     std::fs::remove_file(&old_file).unwrap();
-    std::fs::create_dir(&old_file).unwrap();
+    std::os::unix::fs::symlink(&old_file, &old_file).unwrap();
     let new: Timestamp = "2026-11-02T00:00:00Z".parse().unwrap();
     write_records(
         dir.path(),
         new,
         &[rec(new, "INFO", "porch", "front", "new")],
     );
-    let got = query(dir.path(), |q| q.since = Some(new));
+    let mut q = LogQuery::default();
+    q.since = Some(new);
+    let windowed = Matcher::new(q).unwrap();
+    let (got, _) = windowed.run(dir.path()).unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].msg, "new");
-    // Without the window the old file is read, and the directory in its place fails it.
+    assert_eq!(got[0].record.msg, "new");
+    assert!(windowed.take_warnings().is_empty());
+    // Without the window the old file is tried: skipped, with a warning naming it.
+    let all = Matcher::new(LogQuery::default()).unwrap();
+    let (got, _) = all.run(dir.path()).unwrap();
+    assert_eq!(got.len(), 1);
+    let warnings = all.take_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        Matcher::new(LogQuery::default())
-            .unwrap()
-            .run(dir.path())
-            .is_err()
+        warnings[0].starts_with(&format!("skipped {}: ", old_file.display())),
+        "{warnings:?}"
     );
 }
 

@@ -390,6 +390,9 @@ struct FaultyConfig {
     fail_on: Option<String>,
     #[serde(default)]
     slow_ms: u64,
+    /// `initialize` fails while the tag has been initialized fewer times than this.
+    #[serde(default)]
+    fail_init_times: usize,
 }
 
 /// Panics, fails or dawdles on command, and records everything else.
@@ -403,7 +406,15 @@ impl App for Faulty {
     type Message = Arc<StateChanged>;
 
     async fn initialize(c: FaultyConfig, ctx: AppContext<Self>) -> Result<Self, BoxError> {
+        // Recorded once subscribed, so that a test seeing the count can count on the subscription.
+        let tries = format!("{}-init", c.tag);
+        let tried = seen(&tries).len();
+        if tried < c.fail_init_times {
+            record(&tries, "failed");
+            return Err(format!("init failure {}", tried + 1).into());
+        }
         ctx.bus().on_state_change(&c.entity).send_with(|c| c);
+        record(&tries, "ok");
         Ok(Self { ctx, c })
     }
 
@@ -476,6 +487,7 @@ async fn a_panicking_or_failing_app_does_not_take_others_down() {
         r#"
 [hassette.apps.panicky]
 class_name = "Faulty"
+restart = "never"
 config = { tag = "panicky", entity = "input_boolean.guest_mode", panic_on = "on" }
 [hassette.apps.failing]
 class_name = "Faulty"
@@ -512,6 +524,139 @@ entity = "input_boolean.guest_mode"
     .await;
     assert!(seen("panicky").is_empty());
     runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_instance_is_restarted_with_backoff_until_max_restarts() {
+    let (fake, runtime, _dir) = faulty_runtime(
+        r#"
+[hassette.apps.phoenix]
+class_name = "Faulty"
+restart_delay = "20ms"
+max_restarts = 2
+config = { instance_name = "phoenix", tag = "phoenix", entity = "input_boolean.guest_mode", panic_on = "on" }
+[hassette.apps.calm]
+class_name = "Faulty"
+config = { instance_name = "calm", tag = "calm", entity = "input_boolean.guest_mode" }
+"#,
+    )
+    .await;
+    assert_eq!(runtime.summary().started(), 2);
+    for round in 1..=3 {
+        // Each "on" panics the instance; once restarted, it hears the next change again.
+        fake.set_state("input_boolean.guest_mode", "on", None);
+        eventually("the panic's restart", || {
+            seen("phoenix-init").len() == (round + 1).min(3)
+        })
+        .await;
+        fake.set_state("input_boolean.guest_mode", "off", None);
+        eventually("the calm app to see both changes", || {
+            seen("calm").len() == round * 2
+        })
+        .await;
+        if round < 3 {
+            eventually("the restarted instance to hear `off`", || {
+                seen("phoenix").len() == round
+            })
+            .await;
+        }
+    }
+    // The third panic found both restarts used: the instance stays stopped (its next restart
+    // would have come after 80 ms).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen("phoenix-init").len(), 3);
+    assert_eq!(seen("phoenix"), ["off", "off"]);
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_initialize_is_retried_and_the_instance_then_runs() {
+    let (fake, runtime, _dir) = faulty_runtime(
+        r#"
+[hassette.apps.late]
+class_name = "Faulty"
+restart_delay = "10ms"
+config = { instance_name = "late", tag = "late", entity = "input_boolean.guest_mode", fail_init_times = 2 }
+"#,
+    )
+    .await;
+    let first = &runtime.summary().instances[0];
+    let why = first.result.as_ref().unwrap_err();
+    assert!(
+        why.contains("initialize failed: init failure 1; restarting in"),
+        "{why}"
+    );
+    assert_eq!(runtime.summary().why_nothing_runs(), None);
+    eventually("the third try to succeed", || seen("late-init").len() == 3).await;
+    // It subscribes only once it has initialized; wait for the subscription to be in place.
+    eventually("the instance to run", || {
+        fake.set_state("input_boolean.guest_mode", "on", None);
+        fake.set_state("input_boolean.guest_mode", "off", None);
+        !seen("late").is_empty()
+    })
+    .await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_instance_fails_for_good_run_until_ends_with_no_app_running() {
+    let (_fake, runtime, _dir) = faulty_runtime(
+        r#"
+[hassette.apps.doomed]
+class_name = "Faulty"
+restart_delay = "10ms"
+max_restarts = 1
+config = { instance_name = "doomed", tag = "doomed", entity = "input_boolean.guest_mode", fail_init_times = 100 }
+[hassette.apps.never]
+class_name = "Faulty"
+restart = "never"
+config = { instance_name = "never", tag = "never", entity = "input_boolean.guest_mode", fail_init_times = 100 }
+"#,
+    )
+    .await;
+    assert_eq!(runtime.summary().failed(), 2);
+    let never = runtime
+        .summary()
+        .instances
+        .iter()
+        .find(|i| i.app == "never")
+        .unwrap();
+    let why = never.result.as_ref().unwrap_err();
+    assert!(
+        why.ends_with("not restarting (restart = \"never\")"),
+        "{why}"
+    );
+    let ended = tokio::time::timeout(
+        Duration::from_secs(30),
+        runtime.run_until(std::future::pending()),
+    )
+    .await
+    .expect("run_until ends by itself once no instance is left");
+    let err = ended.unwrap_err();
+    assert!(
+        matches!(err, runtime::RuntimeError::NoAppRunning(_)),
+        "{err}"
+    );
+    assert_eq!(seen("doomed-init").len(), 2);
+    assert_eq!(seen("never-init").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_restart_never_and_every_instance_failed_the_summary_says_nothing_runs() {
+    let (_fake, runtime, _dir) = faulty_runtime(
+        r#"
+[hassette.apps.never2]
+class_name = "Faulty"
+restart = "never"
+config = { instance_name = "never2", tag = "never2", entity = "input_boolean.guest_mode", fail_init_times = 100 }
+"#,
+    )
+    .await;
+    assert_eq!(
+        runtime.summary().why_nothing_runs(),
+        Some("every app instance failed and none will be restarted")
+    );
+    assert!(runtime.run_until(std::future::pending()).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

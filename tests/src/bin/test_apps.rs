@@ -40,6 +40,24 @@ impl App for Panicky {
     }
 }
 
+/// Its `initialize` always fails, saying why.
+struct NeverStarts {
+    ctx: AppContext<Self>,
+}
+
+impl App for NeverStarts {
+    type Config = Config;
+    type Message = ();
+
+    async fn initialize(config: Config, _: AppContext<Self>) -> Result<Self, BoxError> {
+        Err(format!("{} is not reachable", config.entity).into())
+    }
+
+    fn context(&self) -> &AppContext<Self> {
+        &self.ctx
+    }
+}
+
 /// Takes ten seconds over every change.
 struct Sluggish {
     ctx: AppContext<Self>,
@@ -166,6 +184,7 @@ struct WriterConfig {}
 fn main() -> std::process::ExitCode {
     let mut apps = apps_example::registry();
     apps.register::<Panicky>()
+        .register::<NeverStarts>()
         .register::<Sluggish>()
         .register::<Mirror>()
         .register::<Writer>();

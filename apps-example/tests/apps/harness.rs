@@ -1,7 +1,5 @@
 //! The example apps, each tested with the app harness against the fake Home Assistant.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::Duration;
 
 use apps_example::{Counter, DailyReport, DoorWatcher, MotionLight, Notifier, WeatherSummary};

@@ -1,7 +1,5 @@
 //! The real `hassette` binary, run in temp dirs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,6 +16,8 @@ fn hassette_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
             cmd.env_remove(key);
         }
     }
+    // The default data_dir goes under the test's directory, never the developer's home.
+    cmd.env("XDG_DATA_HOME", dir.join("xdg-data"));
     cmd.envs(env.iter().copied());
     cmd.output().expect("the hassette binary runs")
 }
@@ -136,6 +136,35 @@ fn check_reports_broken_files_with_exit_2() {
         (
             "[hassette.apps.r]\nclass_name = \"DailyReport\"\nconfig = { at = \"25:99\" }\n",
             "app `r` instance `DailyReport.0` (DailyReport): field `at`: ",
+        ),
+        (
+            "[hassette]\nlog_level = INFO\n",
+            "hassette.toml:2:13: TOML syntax error: ",
+        ),
+        (
+            "[hassette]\nlog_level = INFO\n",
+            "; a string needs quotes: write log_level = \"INFO\"",
+        ),
+        (
+            "[hassette]\nbase_url = \"homeassistant.local:8123\"\n",
+            "hassette.toml:2:1: `hassette.base_url`: \"homeassistant.local:8123\" has no scheme; write base_url = \"http://homeassistant.local:8123\" (or \"https://homeassistant.local:8123\" for TLS)",
+        ),
+        (
+            "[hassette.apps.p]\nclass_name = \"Counter\"\nrestart = \"on_failure\"\nconfig = { entity = \"switch.x\" }\n",
+            "hassette.toml:3:1: `hassette.apps.p.restart`: \"on_failure\" is not a restart policy; write restart = \"on-failure\" or restart = \"never\" (did you mean \"on-failure\"?)",
+        ),
+        (
+            "[hassette.apps.p]\nclass_name = \"Counter\"\nlog_level = \"verbose\"\nconfig = { entity = \"switch.x\" }\n",
+            "hassette.toml:3:1: `hassette.apps.p.log_level`: \"verbose\" is not a log level; use TRACE, DEBUG, INFO, WARN, ERROR or OFF",
+        ),
+        // Two syntax errors: both are reported, the first one too.
+        (
+            "[hassette]\nlog_level = INFO\nverify_ssl = yes\n",
+            "hassette.toml:2:13: TOML syntax error",
+        ),
+        (
+            "[hassette]\nlog_level = INFO\nverify_ssl = yes\n",
+            "hassette.toml:3:14: TOML syntax error",
         ),
     ];
     for (toml, expected) in cases {
@@ -293,7 +322,11 @@ fn log_filters_the_store() {
     );
     assert_eq!(run(&["--instance", "back"]).len(), 1);
     assert_eq!(run(&["--level", "error"]).len(), 1);
-    assert_eq!(run(&["--grep", "door|light"]).len(), 2);
+    assert_eq!(run(&["--grep", "door|light on"]).len(), 2);
+    // The fields too, as printed (`entity=light.porch`); -i ignores case.
+    assert_eq!(run(&["--grep", "entity=light.porch"]).len(), 5);
+    assert_eq!(run(&["--grep", "LIGHT ON"]).len(), 0);
+    assert_eq!(run(&["--grep", "LIGHT ON", "-i"]).len(), 1);
     assert_eq!(run(&["--grep", "front:count"]).len(), 1);
     assert_eq!(run(&["--until", "2h"]).len(), 1);
     let last = run(&["--app", "porch", "--limit", "1"]);
@@ -311,7 +344,16 @@ fn log_follow_prints_records_written_later() {
     let dir = tempfile::tempdir().unwrap();
     write_store(dir.path(), &[record(5, "INFO", "porch", "front", "before")]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
-        .args(["log", "--data-dir", ".", "--follow", "--app", "porch"])
+        .args([
+            "log",
+            "--data-dir",
+            ".",
+            "--follow",
+            "--since",
+            "1h",
+            "--app",
+            "porch",
+        ])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -378,4 +420,265 @@ fn a_closed_pipe_is_not_a_panic() {
     let status = child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(0));
+}
+
+/// A directory nothing can be written in: a read-only tmpfs as root (where permissions do not
+/// stop writes), a mode 0555 directory otherwise. `None` (the test says SKIPPED) when root
+/// cannot mount.
+struct ReadOnlyDir {
+    path: PathBuf,
+    mounted: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl ReadOnlyDir {
+    fn new() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ro");
+        std::fs::create_dir(&path).unwrap();
+        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        if root {
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
+                .arg(&path)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !mounted {
+                eprintln!("SKIPPED: cannot mount a read-only tmpfs");
+                return None;
+            }
+            return Some(Self {
+                path,
+                mounted,
+                _dir: dir,
+            });
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o555)).unwrap();
+        Some(Self {
+            path,
+            mounted: false,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        }
+    }
+}
+
+#[test]
+fn an_unusable_data_dir_is_reported_by_check_and_run_before_connecting() {
+    let Some(ro) = ReadOnlyDir::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("regular-file");
+    std::fs::write(&file, "").unwrap();
+    let cases = [
+        // Missing, and cannot be created: a directory inside a read-only one.
+        (ro.path.join("data"), "cannot create it: "),
+        // Exists, and cannot be written.
+        (ro.path.clone(), "cannot write to it: "),
+        // A regular file is in the way.
+        (file.join("data"), "cannot create it: "),
+    ];
+    for (data_dir, action) in cases {
+        std::fs::write(
+            dir.path().join("hassette.toml"),
+            format!(
+                "[hassette]\n# a port nothing listens on: nothing may connect\nbase_url = \"http://127.0.0.1:9\"\ndata_dir = \"{}\"\n",
+                data_dir.display()
+            ),
+        )
+        .unwrap();
+        let reason = std::fs::create_dir_all(&data_dir)
+            .and_then(|()| std::fs::write(data_dir.join("x"), ""))
+            .unwrap_err()
+            .to_string();
+        for command in ["check", "run"] {
+            let out = hassette_env(dir.path(), &[command], &[("HASSETTE__TOKEN", "t")]);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{command}: {stdout}{stderr}");
+            let expected = format!(
+                "error: data_dir {} (set at {}:4:1) cannot be used: {action}{reason}",
+                data_dir.display(),
+                dir.path().join("hassette.toml").display()
+            );
+            assert_eq!(stderr.trim_end(), expected, "{command}");
+            assert!(!stdout.contains("connect"), "{command}: {stdout}");
+        }
+    }
+}
+
+#[test]
+fn the_default_data_dir_is_printed_by_check_and_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = dir.path().join("xdg-data/hassette");
+    let out = hassette(dir.path(), &["check", "-c", example().to_str().unwrap()]);
+    // The example sets data_dir; a file without one gets the default, said as such.
+    assert!(!text(&out).0.contains("(the default"), "{}", text(&out).0);
+    std::fs::write(dir.path().join("hassette.toml"), "[hassette]\n").unwrap();
+    let out = hassette(dir.path(), &["check"]);
+    let said = format!(
+        "{} (the default; set data_dir in [hassette] to choose another)",
+        default.display()
+    );
+    assert!(text(&out).0.contains(&said), "{}", text(&out).0);
+    assert!(default.is_dir(), "check creates the data_dir");
+    // `hassette run` says it first thing, before it connects (nothing listens here).
+    std::fs::write(
+        dir.path().join("hassette.toml"),
+        "[hassette]\nbase_url = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
+        .arg("run")
+        .env("HASSETTE__TOKEN", "t")
+        .current_dir(dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("xdg-data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(first.trim_end(), format!("hassette: data dir {said}"));
+}
+
+#[test]
+fn an_os_cause_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hassette.toml"),
+        "[hassette]\ntoken_file = \"no-such-token\"\n",
+    )
+    .unwrap();
+    let out = hassette(dir.path(), &["check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let os = std::fs::read("/nonexistent/x").unwrap_err().to_string();
+    assert!(stderr.contains(&os), "{stderr}");
+    assert_eq!(stderr.matches(&os).count(), 1, "{stderr}");
+}
+
+#[test]
+fn log_follow_alone_starts_at_the_end() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    write_store(
+        dir.path(),
+        &[record(5, "INFO", "porch", "front", "history")],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hassette"))
+        .args(["log", "--data-dir", ".", "--follow"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    stderr.read_line(&mut said).unwrap();
+    assert!(said.starts_with("following "), "{said}");
+    let file = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        format!("{}\n", record(0, "INFO", "porch", "front", "new")).as_bytes(),
+    )
+    .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.ends_with("new entity=light.porch"), "{first}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn log_with_an_unknown_app_lists_the_configured_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = example();
+    let out = hassette(
+        dir.path(),
+        &[
+            "log",
+            "-c",
+            example.to_str().unwrap(),
+            "--app",
+            "hallway_lihgt",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--app hallway_lihgt: no such app in "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("configured apps: "), "{stderr}");
+    assert!(stderr.contains("hallway_light"), "{stderr}");
+}
+
+#[test]
+fn log_skips_a_bad_file_a_directory_and_an_overlong_line_with_a_warning_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(2 * 1024 * 1024);
+    write_store(
+        dir.path(),
+        &[
+            record(30, "INFO", "porch", "front", "before the long line"),
+            record(29, "INFO", "porch", "front", &huge),
+            record(28, "INFO", "porch", "front", "after the long line"),
+        ],
+    );
+    let logs = dir.path().join("logs");
+    // A later store file that cannot be opened (a symlink to itself), and a directory, one
+    // named like a store file and one not.
+    let looped = logs.join("hassette-20990101T000000.000Z.jsonl");
+    assert!(looped.starts_with(dir.path()));
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    std::fs::create_dir(logs.join("hassette-20980101T000000.000Z.jsonl")).unwrap();
+    std::fs::create_dir(logs.join("stray")).unwrap();
+    let out = hassette(dir.path(), &["log", "--data-dir", "."]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout:.300}");
+    assert!(lines[0].contains("before the long line"));
+    assert!(lines[1].contains("after the long line"));
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(warnings.len(), 4, "{stderr}");
+    assert!(
+        stderr.contains("warning: skipped ./logs/hassette-20990101T000000.000Z.jsonl: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: skipped ./logs/stray: a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: skipped ./logs/hassette-20980101T000000.000Z.jsonl: a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: skipped a line of 2097"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(more than 1048576)"), "{stderr}");
 }

@@ -1,5 +1,0 @@
-//! The shipped `hassette` binary: the whole CLI with the example apps registered.
-
-fn main() -> std::process::ExitCode {
-    hassette_cli::main(apps_example::registry())
-}
