@@ -468,9 +468,13 @@ impl Control {
         let mut kept = BTreeSet::new();
         for w in wanted {
             kept.insert((w.key.clone(), w.instance.clone()));
-            let (table, size, restart, enabled) = (w.config.clone(), w.cache_size, w.restart, w.enabled);
+            let (table, size, restart, enabled) =
+                (w.config.clone(), w.cache_size, w.restart, w.enabled);
             // A new slot starts as "was disabled", so that an enabled one is started below.
-            let fresh = Wanted { enabled: !w.enabled, ..w.clone() };
+            let fresh = Wanted {
+                enabled: !w.enabled,
+                ..w.clone()
+            };
             let slot = match self.find(&w.key, &w.instance) {
                 Some(slot) if slot.class.name() == w.class.name() => slot,
                 Some(old) => {

@@ -76,6 +76,10 @@ pub(crate) async fn query(State(web): State<Web>, Query(p): Query<LogParams>) ->
         Err(r) => return r,
     };
     let dir = web.status.logs_dir();
+    if !dir.exists() {
+        // No log store yet (nothing was logged to it): no records, not an error.
+        return Json(Vec::<serde_json::Value>::new()).into_response();
+    }
     let read = tokio::task::spawn_blocking(move || matcher.run(&dir)).await;
     match read {
         Ok(Ok((matches, _))) => {
@@ -102,6 +106,14 @@ pub(crate) async fn stream(State(web): State<Web>, Query(p): Query<LogParams>) -
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
     let stop = web.stop.clone();
     tokio::spawn(async move {
+        // Until the store exists (nothing logged yet), wait for it.
+        while !dir.exists() {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tx.closed() => return,
+                () = tokio::time::sleep(TAIL_EVERY) => {}
+            }
+        }
         let first = {
             let (m, d) = (matcher.clone(), dir.clone());
             tokio::task::spawn_blocking(move || m.run(&d)).await

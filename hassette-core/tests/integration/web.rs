@@ -634,7 +634,10 @@ async fn logs_take_the_log_filters_and_stream_new_records() {
     assert_eq!(grep[0]["instance"], "front");
     let last = get(s.addr, "/api/logs?app=porch&limit=1").await;
     assert_eq!(last[0]["msg"], "light unreachable");
-    assert_eq!(get(s.addr, "/api/logs?app=nobody").await, serde_json::json!([]));
+    assert_eq!(
+        get(s.addr, "/api/logs?app=nobody").await,
+        serde_json::json!([])
+    );
     for (bad, says) in [
         ("/api/logs?since=yesterday-ish", "since"),
         ("/api/logs?level=loud", "level"),
@@ -651,8 +654,14 @@ async fn logs_take_the_log_filters_and_stream_new_records() {
     let reader = std::thread::spawn(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        write!(stream, "GET /api/logs/stream?app=porch&limit=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/logs/stream?app=porch&limit=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+        )
+        .unwrap();
         let mut text = String::new();
         let mut buf = [0u8; 4096];
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -674,7 +683,10 @@ async fn logs_take_the_log_filters_and_stream_new_records() {
     let first = seen_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(first.contains("text/event-stream"), "{first}");
     assert!(first.contains("light unreachable"));
-    assert!(!first.contains("sensor slow"), "limit=1: only the last record first");
+    assert!(
+        !first.contains("sensor slow"),
+        "limit=1: only the last record first"
+    );
     log_as_porch(&logs, &[(tracing::Level::INFO, "a new record")]);
     let second = seen_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(second.contains("a new record"), "{second}");
