@@ -13,6 +13,8 @@ Examples:
   hassette new my-apps --path ~/src/hassette     a ready crate for your own apps
   hassette dev --demo                            in your crate: rebuild and restart on every save
   hassette codegen -o src/ha.rs                  your entities and services as a typed Rust module
+  hassette status                                every app instance's state, from the running hassette
+  hassette cache ls --class Counter              the keys of the Counter app class's cache
   hassette completions bash > /etc/bash_completion.d/hassette";
 
 /// Home Assistant automations written in Rust.
@@ -26,7 +28,7 @@ pub(crate) struct Cli {
 }
 
 /// Options every command takes; they override the environment and `hassette.toml`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct GlobalArgs {
     /// The configuration file [default: ./hassette.toml, ./config/hassette.toml, /config/hassette.toml]
     #[arg(short, long, global = true, value_name = "FILE")]
@@ -50,6 +52,12 @@ pub(crate) enum Command {
     Log(LogArgs),
     /// Validate the configuration and every app instance's config, and list the instances
     Check,
+    /// Show the running hassette: its connection and every app instance's state, through its
+    /// status API
+    Status(StatusArgs),
+    /// Look into the app caches: through the running hassette's API, or the files when none runs
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// List the app classes this binary knows
     Apps,
     /// Write a ready crate for your own apps into DIR
@@ -63,6 +71,57 @@ pub(crate) enum Command {
     Completions {
         /// The shell
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Print the API's JSON instead of a table
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// List keys with their size, age and expiry
+    Ls {
+        /// Only this app class's cache
+        #[arg(long, value_name = "CLASS")]
+        class: Option<String>,
+        /// Only keys starting with this
+        #[arg(long, value_name = "PREFIX", default_value = "")]
+        prefix: String,
+        /// JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one value as JSON
+    Get {
+        /// The app class
+        class: String,
+        /// The key
+        key: String,
+    },
+    /// Delete one key
+    Rm {
+        /// The app class
+        class: String,
+        /// The key
+        key: String,
+    },
+    /// Delete every entry of a class's cache
+    Clear {
+        /// The app class
+        class: String,
+    },
+    /// Entries, bytes, limit, hit rate and evictions of every class's cache
+    Stats {
+        /// Only this app class
+        #[arg(long, value_name = "CLASS")]
+        class: Option<String>,
+        /// JSON instead of a table
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -5,6 +5,11 @@
 //!   `serde_json` decode of the same frames.
 //! - `latency`: 1000 events/s from the fake Home Assistant to 20 instances over a real
 //!   websocket; p50/p99 from the frame leaving the fake to the handler starting.
+//! - `web-overhead`: `dispatch` (fan-out 20) and `latency` with the status API and web UI off
+//!   and on, alternated in one run; "on" also polls `/api/apps` four times a second and keeps
+//!   a live-log stream open, as an open browser tab does.
+//! - `startup` measures the idle resident size of `hassette run` with `[hassette.web]` off and
+//!   on (after one request to the UI and the API).
 //! - `bare-states`: the resident size of a tokio program that only holds 5000 states (the
 //!   floor beside `hassette run`'s own size, which `bench/runtime/run` measures).
 
@@ -41,6 +46,9 @@ fn main() {
             args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5_000),
         )),
         Some("bare-states") => tokio.block_on(bare_states(5000)),
+        Some("web-overhead") => tokio.block_on(web_overhead(
+            args.get(1).and_then(|n| n.parse().ok()).unwrap_or(5_000),
+        )),
         Some("startup") => tokio.block_on(startup(
             args.get(1)
                 .map_or("target/release/hassette", String::as_str),
@@ -111,10 +119,87 @@ impl App for BenchApp {
     }
 }
 
+/// The web server with an open browser tab's load: a poll of `/api/apps` every 250 ms and a
+/// live-log stream held open. Dropping it stops both.
+struct WebLoad {
+    server: Option<hassette_core::web::WebServer>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl WebLoad {
+    async fn start(rt: &Runtime) -> Self {
+        let mut config = hassette_core::config::WebConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let server = hassette_core::web::serve(rt.status(), &config)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let poll_stop = Arc::clone(&stop);
+        let poll = std::thread::spawn(move || {
+            let mut polls = 0;
+            while !poll_stop.load(Ordering::Relaxed) {
+                let r = hassette_core::web::client::request(
+                    addr,
+                    "GET",
+                    "/api/apps",
+                    &[],
+                    Duration::from_secs(10),
+                );
+                assert_eq!(r.map(|r| r.status).unwrap_or(0), 200);
+                polls += 1;
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            polls
+        });
+        let sse_stop = Arc::clone(&stop);
+        let sse = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            write!(s, "GET /api/logs/stream HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+            let mut buf = [0u8; 4096];
+            let mut read = 0u64;
+            while !sse_stop.load(Ordering::Relaxed) {
+                if let Ok(n) = s.read(&mut buf) {
+                    read += n as u64;
+                }
+            }
+            read
+        });
+        Self {
+            server: Some(server),
+            stop,
+            threads: vec![poll, sse],
+        }
+    }
+
+    async fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
 async fn start_runtime(
     fake: &FakeHomeAssistant,
     entities: impl Fn(usize) -> Vec<String>,
     latency: bool,
+) -> (Runtime, tempfile::TempDir) {
+    start_runtime_with(fake, entities, latency, false).await
+}
+
+async fn start_runtime_with(
+    fake: &FakeHomeAssistant,
+    entities: impl Fn(usize) -> Vec<String>,
+    latency: bool,
+    web: bool,
 ) -> (Runtime, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut text = format!(
@@ -139,7 +224,8 @@ async fn start_runtime(
     };
     let config = hassette_core::config::load(&options, &registry).unwrap();
     let client = runtime::client_options(&config, fake.base_url(), fake.token());
-    let run = RunOptions::from_config(&config);
+    let mut run = RunOptions::from_config(&config);
+    run.handler_timings = web;
     let rt = Runtime::start(&config, &registry, client, run)
         .await
         .unwrap();
@@ -227,9 +313,29 @@ async fn dispatch(n: usize) {
 }
 
 async fn latency(n: usize) {
+    let (handled, p50, p99, max) = latency_run(n, false).await;
+    println!(
+        "{{\"bench\":\"latency\",\"events\":{n},\"rate_per_s\":1000,\"instances\":{INSTANCES},\"handled\":{handled},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"max_us\":{max:.0}}}"
+    );
+}
+
+/// One latency run (with the web server and a tab's load when `web`): handled, p50, p99, max.
+async fn latency_run(n: usize, web: bool) -> (u64, f64, f64, f64) {
     let fake = FakeHomeAssistant::start().await.unwrap();
     fake.set_state("sensor.latency", "init", None);
-    let (rt, _dir) = start_runtime(&fake, |_| vec!["sensor.latency".to_owned()], true).await;
+    let (rt, _dir) =
+        start_runtime_with(&fake, |_| vec!["sensor.latency".to_owned()], true, web).await;
+    let load = if web {
+        Some(WebLoad::start(&rt).await)
+    } else {
+        None
+    };
+    SENT.get_or_init(Mutex::default).lock().unwrap().clear();
+    LATENCIES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap()
+        .clear();
     HANDLED.store(0, Ordering::SeqCst);
     // 1000 events per second.
     let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -245,6 +351,9 @@ async fn latency(n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while HANDLED.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(load) = load {
+        load.stop().await;
     }
     rt.shutdown().await;
     let mut lat = LATENCIES
@@ -262,18 +371,72 @@ async fn latency(n: usize) {
         let i = ((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1));
         lat.get(i).copied().unwrap_or(f64::NAN)
     };
-    println!(
-        "{{\"bench\":\"latency\",\"events\":{n},\"rate_per_s\":1000,\"instances\":{INSTANCES},\"handled\":{},\"p50_us\":{:.0},\"p99_us\":{:.0},\"max_us\":{:.0}}}",
+    (
         HANDLED.load(Ordering::Relaxed),
         pct(0.50),
         pct(0.99),
-        pct(1.0)
+        pct(1.0),
+    )
+}
+
+/// Dispatch (fan-out 20) and latency with the web server off and on, alternated: off, on,
+/// off, on. Each line says which; the summary compares the medians of each side.
+async fn web_overhead(n: usize) {
+    let frames = frames(20_000);
+    let mut whole = [Vec::new(), Vec::new()];
+    let mut p99 = [Vec::new(), Vec::new()];
+    for round in 0..4 {
+        let web = round % 2 == 1;
+        let fake = FakeHomeAssistant::start().await.unwrap();
+        let (rt, _dir) =
+            start_runtime_with(&fake, |_| vec!["sensor.bench_*".to_owned()], false, web).await;
+        let load = if web {
+            Some(WebLoad::start(&rt).await)
+        } else {
+            None
+        };
+        HANDLED.store(0, Ordering::SeqCst);
+        let expected = (frames.len() * INSTANCES) as u64;
+        let t0 = Instant::now();
+        for f in &frames {
+            rt.inject_frame(f);
+        }
+        while HANDLED.load(Ordering::Relaxed) < expected {
+            tokio::task::yield_now().await;
+        }
+        let took = t0.elapsed().as_secs_f64() * 1e3;
+        if let Some(load) = load {
+            load.stop().await;
+        }
+        rt.shutdown().await;
+        let (handled, lp50, lp99, _) = latency_run(n, web).await;
+        println!(
+            "{{\"bench\":\"web-overhead\",\"web\":{web},\"dispatch_fanout_20_ms\":{took:.1},\"latency_events\":{n},\"handled\":{handled},\"latency_p50_us\":{lp50:.0},\"latency_p99_us\":{lp99:.0}}}"
+        );
+        whole[usize::from(web)].push(took);
+        p99[usize::from(web)].push(lp99);
+    }
+    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "{{\"bench\":\"web-overhead-summary\",\"dispatch_ms_off\":{:.1},\"dispatch_ms_on\":{:.1},\"dispatch_ratio\":{:.3},\"p99_us_off\":{:.0},\"p99_us_on\":{:.0},\"p99_ratio\":{:.3}}}",
+        mean(&whole[0]),
+        mean(&whole[1]),
+        mean(&whole[1]) / mean(&whole[0]),
+        mean(&p99[0]),
+        mean(&p99[1]),
+        mean(&p99[1]) / mean(&p99[0])
     );
 }
 
 /// `hassette run` (the real binary) against a fake with `n` entities and 20 app instances:
 /// the time from spawning the process to its "started" line, and its resident size then.
 async fn startup(bin: &str, n: usize) {
+    for web in [false, true, false, true] {
+        startup_once(bin, n, web).await;
+    }
+}
+
+async fn startup_once(bin: &str, n: usize, web: bool) {
     use tokio::io::AsyncBufReadExt;
     let fake = FakeHomeAssistant::start().await.unwrap();
     let frames = frames(1);
@@ -298,6 +461,10 @@ async fn startup(bin: &str, n: usize) {
             "[[hassette.apps.lights.config]]\ninstance_name = \"l{i}\"\nsensor = \"sensor.bench_{i}\"\nlight = \"light.l{i}\"\n"
         ));
     }
+    // Port 0: a free port; the address is printed on stdout.
+    text.push_str(&format!(
+        "[hassette.web]\nenabled = {web}\nlisten = \"127.0.0.1:0\"\n"
+    ));
     let file = dir.path().join("hassette.toml");
     std::fs::write(&file, text).unwrap();
     let t0 = Instant::now();
@@ -313,12 +480,32 @@ async fn startup(bin: &str, n: usize) {
         .spawn()
         .expect("spawn hassette");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut started = None;
+    let mut web_addr: Option<std::net::SocketAddr> = None;
     while let Some(line) = lines.next_line().await.unwrap() {
         if line.contains("app instance(s) started") {
+            started = Some(t0.elapsed());
+        }
+        if let Some(rest) = line.split("status API at http://").nth(1) {
+            web_addr = rest.trim_end_matches('/').parse().ok();
+        }
+        if started.is_some() && (!web || web_addr.is_some()) {
             break;
         }
     }
-    let started = t0.elapsed();
+    let started = started.unwrap_or_default();
+    if let Some(addr) = web_addr {
+        // What a first look costs: the page, its script and the app list.
+        for path in ["/", "/app.js", "/api/apps", "/api/process"] {
+            let r = tokio::task::spawn_blocking(move || {
+                hassette_core::web::client::request(addr, "GET", path, &[], Duration::from_secs(10))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            assert_eq!(r.status, 200, "{path}");
+        }
+    }
     // Let startup's transient allocations settle before reading the resident size.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = child.id().unwrap_or(0);
@@ -328,7 +515,7 @@ async fn startup(bin: &str, n: usize) {
         .status();
     let _ = child.wait().await;
     println!(
-        "{{\"bench\":\"startup\",\"entities\":{n},\"instances\":{INSTANCES},\"startup_ms\":{:.1},\"rss_kib\":{rss}}}",
+        "{{\"bench\":\"startup\",\"web\":{web},\"entities\":{n},\"instances\":{INSTANCES},\"startup_ms\":{:.1},\"rss_kib\":{rss}}}",
         started.as_secs_f64() * 1e3
     );
 }

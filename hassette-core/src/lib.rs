@@ -16,6 +16,7 @@
 //! - [`domain`]: typed entities (`Entity<Light>`), typed states and typed service calls.
 //! - [`clock`]: a settable clock for tests.
 //! - [`secret`]: [`secret::Secret`], a value (the access token) that never shows in logs.
+//! - `web` (feature `web`, on by default): the status API and web UI of `hassette run`.
 //! - `testing` (feature `testing`): a faithful fake Home Assistant and an app test harness.
 
 pub mod app;
@@ -40,3 +41,5 @@ pub mod testing;
 /// Re-exported for generated code (`hassette codegen`) and apps: the JSON and time types in
 /// hassette's API.
 pub use {jiff, serde_json};
+#[cfg(feature = "web")]
+pub mod web;

@@ -15,6 +15,8 @@ use hassette_core::testing::FakeHomeAssistant;
 #[path = "e2e/real_ha.rs"]
 mod real_ha;
 // `hassette new` and `hassette dev` in a generated crate.
+#[path = "e2e/status_cli.rs"]
+mod status_cli;
 #[path = "e2e/user_crate.rs"]
 mod user_crate;
 
@@ -174,8 +176,15 @@ fn write_config(dir: &Path, fake: &FakeHomeAssistant, apps: &str) -> PathBuf {
 
 fn write_config_with(dir: &Path, fake: &FakeHomeAssistant, settings: &str, apps: &str) -> PathBuf {
     let path = dir.join("hassette.toml");
+    // The status API on a free port unless the test says otherwise: parallel tests would
+    // contend for the default 8126.
+    let web = if apps.contains("[hassette.web]") {
+        ""
+    } else {
+        "[hassette.web]\nlisten = \"127.0.0.1:0\"\n"
+    };
     let text = format!(
-        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\ncache_flush_interval = \"100ms\"\n{settings}\n\n{apps}",
+        "[hassette]\nbase_url = \"{}\"\ndata_dir = \"data\"\ncache_flush_interval = \"100ms\"\n{settings}\n{web}\n{apps}",
         fake.base_url()
     );
     std::fs::write(&path, text).unwrap();

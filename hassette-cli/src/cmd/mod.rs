@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+mod api;
 mod apps;
+mod cache;
 mod check;
 mod codegen;
 mod demo;
@@ -8,6 +10,7 @@ mod dev;
 mod log;
 mod new;
 mod run;
+mod status;
 
 use std::process::ExitCode;
 
@@ -49,6 +52,8 @@ pub(crate) fn dispatch(cli: Cli, registry: &AppRegistry) -> Result<ExitCode, Fai
         Command::Log(args) => log::log(&cli.global, &args, registry),
         Command::New(args) => new::new(&args),
         Command::Dev(args) => dev::dev(&cli.global, &args),
+        Command::Status(args) => status::status(&load(&cli.global, registry)?, &args),
+        Command::Cache(command) => cache::cache(&load(&cli.global, registry)?, &command),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

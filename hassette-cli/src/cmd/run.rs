@@ -43,11 +43,12 @@ pub(crate) fn run(
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::runtime)?;
-    tokio.block_on(run_async(&config, args, registry))
+    tokio.block_on(run_async(&config, global, args, registry))
 }
 
 async fn run_async(
     config: &Config,
+    global: &GlobalArgs,
     args: &RunArgs,
     registry: &AppRegistry,
 ) -> Result<ExitCode, Failure> {
@@ -81,6 +82,7 @@ async fn run_async(
     };
     let mut options = RunOptions::from_config(config);
     options.only_apps.clone_from(&args.apps);
+    options.reload = Some(reloader(global, registry));
     options.shutdown = shutdown.clone();
     let runtime = match Runtime::start(config, registry, client_options, options).await {
         Ok(runtime) => runtime,
@@ -121,8 +123,12 @@ async fn run_async(
             ));
         }
     }
+    let web = start_web(config, &runtime, &mut text).await;
     super::print_out(&text);
     let result = runtime.run_until(shutdown.cancelled()).await;
+    if let Some(web) = web {
+        web.shutdown().await;
+    }
     if let Some(demo) = demo {
         demo.stop();
     }
@@ -130,6 +136,47 @@ async fn run_async(
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => Err(Failure::runtime(anyhow::Error::new(e))),
+    }
+}
+
+/// Reads the configuration again as at startup (same flags), for `POST /api/reload`.
+fn reloader(global: &GlobalArgs, registry: &AppRegistry) -> runtime::ConfigReloader {
+    let (global, registry) = (global.clone(), registry.clone());
+    runtime::ConfigReloader::new(move || {
+        super::load(&global, &registry).map_err(|f| format!("{:#}", f.error))
+    })
+}
+
+/// Serves the status API and UI when `[hassette.web]` enables it. A port in use is reported
+/// and the apps run on without it: they matter more than their dashboard.
+async fn start_web(
+    config: &Config,
+    runtime: &Runtime,
+    text: &mut String,
+) -> Option<hassette_core::web::WebServer> {
+    if !config.web.enabled {
+        return None;
+    }
+    match hassette_core::web::serve(runtime.status(), &config.web).await {
+        Ok(server) => {
+            let addr = server.local_addr();
+            let shown = if addr.ip().is_unspecified() {
+                std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+            } else {
+                addr
+            };
+            text.push_str(&format!(
+                "hassette: web UI and status API at http://{shown}/\n"
+            ));
+            Some(server)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the status API and web UI are not served");
+            text.push_str(&format!(
+                "hassette: warning: {e}; running without the web UI\n"
+            ));
+            None
+        }
     }
 }
 

@@ -255,8 +255,25 @@ impl<A: App> AppContext<A> {
         &self.inner.shared
     }
 
+    pub(super) fn owner(&self) -> OwnerId {
+        self.inner.owner
+    }
+
     pub(super) fn owner_name(&self) -> String {
         format!("{}/{}", self.inner.key, self.inner.instance)
+    }
+
+    /// This instance's pending timers (for the status API).
+    pub(crate) fn pending_jobs(&self) -> Vec<JobHandle> {
+        let jobs = self
+            .inner
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        jobs.iter()
+            .filter(|j| j.handle.is_active())
+            .map(|j| j.handle.clone())
+            .collect()
     }
 
     /// Cancels every subscription and timer of this instance (it has stopped).

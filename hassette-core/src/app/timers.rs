@@ -111,8 +111,17 @@ impl<'a, A: App> AppScheduler<'a, A> {
     ) -> Result<JobHandle, ScheduleError> {
         let mailbox = self.ctx.mailbox().clone();
         let shared = self.ctx.shared();
-        // Over the budget, the mailbox drops it and warns; the timer itself lives on.
-        let send = move |message: A::Message| mailbox.deliver(message, 0) != Delivery::Closed;
+        // Over the budget, the mailbox drops it and warns (the status API counts it); the
+        // timer itself lives on.
+        let (bus, owner) = (shared.bus.clone(), self.ctx.owner());
+        let send = move |message: A::Message| match mailbox.deliver(message, 0) {
+            Delivery::Sent => true,
+            Delivery::Full => {
+                bus.note_dropped(owner);
+                true
+            }
+            Delivery::Closed => false,
+        };
         let job: crate::scheduler::Job = match self.jitter.filter(|j| !j.is_zero()) {
             None => Box::new(move |_fired: FireInfo| make().is_none_or(&send)),
             Some(max) => {

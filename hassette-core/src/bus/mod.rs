@@ -10,6 +10,7 @@
 
 mod builder;
 mod filter;
+mod listing;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,8 @@ pub(crate) use builder::Target;
 pub use builder::{EventSubscriptionBuilder, StateSubscriptionBuilder};
 pub use filter::Changed;
 pub(crate) use filter::{Entities, EventFilter, StateFilter};
+pub use listing::SubscriptionInfo;
+pub(crate) use listing::human_duration;
 
 use crate::clock::Clock;
 use crate::ha::{Event, EventData, StateChanged};
@@ -128,6 +131,8 @@ struct Inner {
     type_requests: mpsc::UnboundedSender<String>,
     dispatched: AtomicU64,
     dropped: AtomicU64,
+    /// Drops per app instance, for the status API (touched only when a mailbox is full).
+    dropped_by_owner: Mutex<HashMap<OwnerId, u64>>,
 }
 
 impl Bus {
@@ -151,6 +156,7 @@ impl Bus {
                 type_requests,
                 dispatched: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                dropped_by_owner: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -476,6 +482,7 @@ impl Bus {
             Delivery::Full => {
                 // The mailbox warns, naming the app, once per episode with the count.
                 self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                self.note_dropped(sub.owner);
                 sub.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Delivery::Closed => self.remove(sub.id),

@@ -50,6 +50,7 @@ mod error;
 mod schema;
 mod source;
 mod validate;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,6 +61,7 @@ pub use error::{ConfigError, Origin};
 pub(crate) use schema::{duration_from_secs, parse_duration};
 pub use source::search_paths;
 pub use validate::parse_base_url;
+pub use web::{DEFAULT_WEB_LISTEN, WebConfig};
 
 use crate::app::AppRegistry;
 
@@ -123,6 +125,8 @@ pub struct Config {
     pub app_startup_timeout: Duration,
     /// How long an app's `shutdown` may take.
     pub app_shutdown_timeout: Duration,
+    /// `[hassette.web]`: the status API and web UI.
+    pub web: WebConfig,
     /// Every configured app, sorted by key.
     pub apps: Vec<AppConfig>,
     /// Things that are allowed but probably wrong (a world-readable token file, ...).

@@ -54,6 +54,7 @@ pub(crate) const HASSETTE_KEYS: &[(&str, Kind)] = &[
     ("reconnect_max_delay", Kind::Duration),
     ("app_startup_timeout", Kind::Duration),
     ("app_shutdown_timeout", Kind::Duration),
+    ("web", Kind::Table),
     ("apps", Kind::Table),
 ];
 

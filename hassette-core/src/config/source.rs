@@ -352,6 +352,23 @@ fn apply_one(
                 _ => Err(unknown(format!("{base}.{}", rest.join(".")), &[], "")),
             }
         }
+        // HASSETTE__WEB__TOKEN and friends: the web server's keys are all strings or booleans.
+        [web, field] if web == "web" => {
+            let known = super::web::WEB_KEYS;
+            if !known.contains(&field.as_str()) {
+                return Err(unknown(format!("hassette.web.{field}"), known, field));
+            }
+            let kind = if field == "enabled" {
+                Kind::Bool
+            } else {
+                Kind::Str
+            };
+            table_entry(hassette, "web").insert(field.clone(), typed_env_value(kind, raw));
+            layered
+                .origins
+                .insert(format!("hassette.web.{field}"), origin.clone());
+            Ok(())
+        }
         _ => Err(unknown(format!("hassette.{}", segments.join(".")), &[], "")),
     }
 }

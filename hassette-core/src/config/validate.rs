@@ -251,6 +251,7 @@ pub(crate) fn validate(
             "must not be shorter than reconnect_initial_delay".to_owned(),
         );
     }
+    let web = read_web(&mut r, h);
     let apps = read_apps(&mut r, h, registry);
     check_shared_cache_sizes(&mut r, &apps, default_cache_size);
     Config {
@@ -279,9 +280,31 @@ pub(crate) fn validate(
         reconnect_max_delay,
         app_startup_timeout,
         app_shutdown_timeout,
+        web,
         apps,
         warnings,
     }
+}
+
+fn read_web(r: &mut Reader<'_>, h: &toml::Table) -> super::WebConfig {
+    let table = match h.get("web") {
+        None => return super::WebConfig::default(),
+        Some(toml::Value::Table(t)) => t,
+        Some(other) => {
+            r.wrong_type("hassette.web", Kind::Table, other);
+            return super::WebConfig::default();
+        }
+    };
+    r.unknown_keys(table, "hassette.web", super::web::WEB_KEYS);
+    let mut problems = Vec::new();
+    let web = super::web::parse(table, &mut problems);
+    for p in problems {
+        match p.wrong {
+            Some((kind, value)) => r.wrong_type(p.key, kind, &value),
+            None => r.invalid(p.key, p.message),
+        }
+    }
+    web
 }
 
 /// `http(s)://host[:port][/path]` → itself and `ws(s)://host[:port][/path]/api/websocket`

@@ -8,20 +8,16 @@
 //! `on_reconnect` the same list, and logs the reconnect in one line with one count.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::Poll;
 
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::RuntimeError;
-use super::supervisor::ReconnectHook;
 use crate::bus::Bus;
 use crate::ha::{Client, ConnectionEvent, Event, StateChanged, Subscription};
 use crate::state::States;
-
-/// Each app instance's reconnect hook, filled in as instances start.
-pub(crate) type Hooks = Arc<Mutex<Vec<ReconnectHook>>>;
 
 /// The feed's parts; [`Feed::run`] is its task.
 pub(crate) struct Feed {
@@ -33,7 +29,8 @@ pub(crate) struct Feed {
     /// Further event types apps need, from the bus.
     pub(crate) type_requests: mpsc::UnboundedReceiver<String>,
     pub(crate) connection: broadcast::Receiver<ConnectionEvent>,
-    pub(crate) hooks: Hooks,
+    /// The app instances, each told what changed after a reconnect.
+    pub(crate) control: Arc<super::control::Control>,
     pub(crate) fatal: mpsc::Sender<RuntimeError>,
     /// The apps' own entities, published again after each reconnect.
     pub(crate) owned: crate::app::OwnedEntities,
@@ -178,14 +175,7 @@ impl Feed {
             let size = serde_json::to_vec(change).map_or(0, |v| v.len());
             self.bus.replay(Arc::new(change.clone()), size);
         }
-        for hook in self
-            .hooks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            hook(Arc::clone(&changed));
-        }
+        self.control.reconnected(&changed);
     }
 }
 

@@ -37,14 +37,23 @@
 //! start, the start completes and [`Runtime::run_until`] shuts down at once.
 
 mod connect;
+mod control;
 mod feed;
 mod mailbox;
+mod status;
 pub(crate) mod supervisor;
+mod timing;
 mod unknown_entities;
 
+pub use control::{ConfigReloader, ControlError, ReloadReport};
+pub use status::{
+    ClassCache, Health, InstanceCounts, InstanceState, InstanceStatus, LastError, ProcessStatus,
+    StatusHandle, TimerInfo,
+};
+
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -78,6 +87,11 @@ pub struct RunOptions {
     /// [`Runtime::start`] with [`RuntimeError::Interrupted`]; later, pass
     /// `shutdown.cancelled()` to [`Runtime::run_until`].
     pub shutdown: CancellationToken,
+    /// Whether to measure every handler's run time for the status API (two clock reads per
+    /// message; on when the web server is).
+    pub handler_timings: bool,
+    /// How to read the configuration again for a reload through the status API.
+    pub reload: Option<ConfigReloader>,
 }
 
 impl Default for RunOptions {
@@ -88,6 +102,8 @@ impl Default for RunOptions {
             startup_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             shutdown: CancellationToken::new(),
+            handler_timings: true,
+            reload: None,
         }
     }
 }
@@ -99,6 +115,7 @@ impl RunOptions {
         Self {
             startup_timeout: config.app_startup_timeout,
             shutdown_timeout: config.app_shutdown_timeout,
+            handler_timings: config.web.enabled,
             ..Self::default()
         }
     }
@@ -203,9 +220,9 @@ pub struct Runtime {
     cancel_feed: CancellationToken,
     shared: Shared,
     summary: StartSummary,
-    cancel_apps: CancellationToken,
     cancel_client: CancellationToken,
-    tasks: Vec<(String, JoinHandle<()>)>,
+    control: Arc<control::Control>,
+    status: StatusHandle,
     fatal: mpsc::Receiver<RuntimeError>,
     alive: supervisor::Alive,
     shutdown_timeout: Duration,
@@ -278,7 +295,20 @@ impl Runtime {
             directory: crate::app::Directory::default(),
         };
         let (fatal_tx, fatal) = mpsc::channel(1);
-        let hooks: feed::Hooks = Arc::new(Mutex::new(Vec::new()));
+        let alive = supervisor::Alive::new();
+        let control = Arc::new(control::Control::new(
+            config,
+            registry,
+            shared.clone(),
+            control::ControlOptions {
+                startup_timeout: options.startup_timeout,
+                shutdown_timeout: options.shutdown_timeout,
+                timed: options.handler_timings,
+                only_apps: options.only_apps.clone(),
+                reloader: options.reload.clone(),
+                alive: alive.clone(),
+            },
+        ));
         let cancel_feed = CancellationToken::new();
         let feed = tokio::spawn(
             feed::Feed {
@@ -288,61 +318,32 @@ impl Runtime {
                 state_events,
                 type_requests: type_rx,
                 connection: client.connection_events(),
-                hooks: Arc::clone(&hooks),
+                control: Arc::clone(&control),
                 fatal: fatal_tx,
                 owned: shared.owned.clone(),
             }
             .run(cancel_feed.clone()),
         );
 
-        let cancel_apps = CancellationToken::new();
         let mut summary = StartSummary {
             entities: states.len(),
             ..StartSummary::default()
         };
-        let mut tasks = Vec::new();
-        let mut pending = Vec::new();
-        let alive = supervisor::Alive::new();
         for app in &config.apps {
             let selected = options.only_apps.is_empty() || options.only_apps.contains(&app.key);
-            let Some(class) = registry
-                .get(&app.class_name)
-                .filter(|_| app.enabled && selected)
-            else {
+            if !(app.enabled && selected) || registry.get(&app.class_name).is_none() {
                 summary.disabled.push(app.key.clone());
                 continue;
-            };
-            for instance in &app.instances {
-                let launched = class.launch(supervisor::Launch {
-                    key: app.key.clone(),
-                    instance: instance.name.clone(),
-                    config: instance.config.clone(),
-                    shared: shared.clone(),
-                    cancel: cancel_apps.child_token(),
-                    startup_timeout: options.startup_timeout,
-                    shutdown_timeout: options.shutdown_timeout,
-                    mailbox_budget: usize::try_from(config.mailbox_budget(app))
-                        .unwrap_or(usize::MAX),
-                    cache_size: config.cache_size(app),
-                    restart: app.restart,
-                    alive: alive.clone(),
-                });
-                tasks.push((format!("{}/{}", app.key, instance.name), launched.task));
-                hooks
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(launched.reconnected);
-                pending.push((app.key.clone(), instance.name.clone(), launched.ready));
             }
         }
         // Instances initialize concurrently; collect how each went.
-        for (app, instance, ready) in pending {
+        for (slot, ready) in control.launch_enabled() {
             let result = ready
                 .await
                 .unwrap_or_else(|_| Err("the instance's task ended".to_owned()));
             summary.instances.push(InstanceStart {
-                app,
-                instance,
+                app: slot.key.clone(),
+                instance: slot.instance.clone(),
                 result,
             });
         }
@@ -354,6 +355,7 @@ impl Runtime {
             disabled = summary.disabled.len(),
             "apps started"
         );
+        let status = StatusHandle::new(Arc::clone(&control), client.clone(), shared.clone());
         Ok(Self {
             client,
             session,
@@ -361,9 +363,9 @@ impl Runtime {
             cancel_feed,
             shared,
             summary,
-            cancel_apps,
             cancel_client,
-            tasks,
+            control,
+            status,
             fatal,
             alive,
             shutdown_timeout: options.shutdown_timeout,
@@ -374,6 +376,12 @@ impl Runtime {
     #[must_use]
     pub fn summary(&self) -> &StartSummary {
         &self.summary
+    }
+
+    /// A view into the running apps and their controls, for the status API.
+    #[must_use]
+    pub fn status(&self) -> StatusHandle {
+        self.status.clone()
     }
 
     /// The entity states the apps see.
@@ -468,16 +476,10 @@ impl Runtime {
         {
             tracing::error!("the feed task panicked");
         }
-        self.cancel_apps.cancel();
         // An app stuck in a handler finishes it first, then runs its shutdown hook: allow for
         // both, then stop waiting.
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout * 2;
-        for (name, mut task) in self.tasks {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                tracing::error!(app = %name, "the app did not stop in time (stuck in a handler?); abandoning it");
-                task.abort();
-            }
-        }
+        self.control.shutdown(deadline).await;
         self.shared.scheduler.shutdown();
         // After every app's last words: flush and close every cache.
         if let Err(e) = self.shared.caches.close_all() {

@@ -36,6 +36,8 @@ pub(crate) struct Launch {
     pub(crate) cache_size: u64,
     pub(crate) restart: RestartPolicy,
     pub(crate) alive: Alive,
+    /// Where the instance reports its state and counters (the status API reads it).
+    pub(crate) tracker: Arc<super::status::Tracker>,
 }
 
 /// A started instance: whether it initialized, its task, and how to tell it about reconnects.
@@ -123,18 +125,25 @@ async fn supervise<A: App>(
 ) {
     let mut ready = Some(ready);
     let mut restarts = Restarts::new(launch.restart);
+    let tracker = Arc::clone(&launch.tracker);
+    // How the instance ends, for the status API (a clean stop unless it failed for good).
+    let mut end = super::status::InstanceState::Stopped;
     loop {
+        let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
         let ctx = AppContext::<A>::new(
             launch.key.clone(),
             launch.instance.clone(),
-            NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+            owner,
             launch.shared.clone(),
             tx.clone(),
             launch.cache_size,
         );
+        let jobs_of = ctx.clone();
+        tracker.starting(owner, Box::new(move || jobs_of.pending_jobs()));
         let Err(cause) = run_once::<A>(&launch, ctx, &mut rx, &mut ready).await else {
             break;
         };
+        tracker.failed(cause.clone());
         // What was queued for the failed run is for subscriptions that are gone.
         rx.discard_queued();
         match restarts.next() {
@@ -157,6 +166,7 @@ async fn supervise<A: App>(
             Err(why) => {
                 tracing::error!(cause = %cause, "the instance failed; {why}");
                 launch.alive.gone();
+                end = super::status::InstanceState::Failed;
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(Err(format!("{cause}; {why}")));
                 }
@@ -164,6 +174,7 @@ async fn supervise<A: App>(
             }
         }
     }
+    tracker.ended(end);
     rx.close_and_drain();
 }
 
@@ -251,6 +262,7 @@ async fn run_once<A: App>(
             ));
         }
     };
+    launch.tracker.running();
     if let Some(ready) = ready.take() {
         let _ = ready.send(Ok(()));
     }
@@ -264,6 +276,7 @@ async fn run_once<A: App>(
                 None => break,
             },
         };
+        let began = launch.tracker.timed().then(std::time::Instant::now);
         let outcome = match envelope {
             Envelope::Message(m) => AssertUnwindSafe(app.handle(&ctx, m)).catch_unwind().await,
             Envelope::Reconnected(changed) => {
@@ -272,10 +285,14 @@ async fn run_once<A: App>(
                     .await
             }
         };
+        launch.tracker.handled(began.map(|b| b.elapsed()));
         activity.handled.fetch_add(1, Ordering::SeqCst);
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "handler failed; the app carries on"),
+            Ok(Err(e)) => {
+                launch.tracker.error(format!("handler failed: {e}"));
+                tracing::error!(error = %e, "handler failed; the app carries on");
+            }
             Err(panic) => {
                 // Its state may be broken: no shutdown hook; other apps carry on.
                 ctx.stop();

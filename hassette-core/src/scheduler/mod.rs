@@ -383,6 +383,11 @@ impl Scheduler {
         self.shared().next_due()
     }
 
+    /// The trigger and next due time of the pending job `id` (for the status API).
+    pub(crate) fn describe(&self, id: u64) -> Option<(Trigger, Timestamp)> {
+        self.shared().describe(id)
+    }
+
     /// Stops the timer task. Pending jobs never fire, their handles become inactive, and
     /// [`Scheduler::schedule`] returns [`ScheduleError::Stopped`] from now on.
     ///

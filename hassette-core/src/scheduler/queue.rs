@@ -157,6 +157,14 @@ impl Shared {
         self.lock().jobs.get(&id).filter(|e| e.fires).map(|e| e.due)
     }
 
+    /// A pending job's trigger and next due time (a sun job's next re-read counts as due).
+    pub(super) fn describe(&self, id: u64) -> Option<(Trigger, Timestamp)> {
+        self.lock()
+            .jobs
+            .get(&id)
+            .map(|e| (e.trigger.clone(), e.due))
+    }
+
     pub(super) fn next_due(&self) -> Option<Timestamp> {
         self.lock().queue.first().map(|(due, _)| *due)
     }

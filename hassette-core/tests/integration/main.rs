@@ -13,3 +13,4 @@ mod ha;
 mod logging;
 mod runtime;
 mod scheduler;
+mod web;
