@@ -132,9 +132,9 @@ fn every_page_works_in_a_real_browser() {
     browser.goto(&demo.url("#/"));
     let rows = browser.wait(
         "the apps on the dashboard",
-        "const r = document.querySelectorAll('#apps tr'); return r.length >= 7 && r.length",
+        "const r = document.querySelectorAll('#apps tr'); return r.length >= 8 && r.length",
     );
-    assert_eq!(rows, 7, "the example configures 7 instances");
+    assert_eq!(rows, 8, "the example configures 8 instances");
     browser.wait(
         "hallway_light running",
         "const r = document.querySelector('#apps tr[data-app=\"hallway_light/hallway\"] [data-state]'); return r && r.dataset.state === 'running'",
