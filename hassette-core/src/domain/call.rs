@@ -110,13 +110,16 @@ impl ServiceCall {
         domain: impl Into<Cow<'static, str>>,
         service: impl Into<Cow<'static, str>>,
     ) -> Self {
+        // A call through the runtime's Api resolves once its changes are in the view, as a
+        // call from a handle does: the caller reads typed states right after `.await`.
+        let states = api.view().cloned();
         Self {
             api,
             domain: domain.into(),
             service: service.into(),
             data: Map::new(),
             target: Target::default(),
-            states: None,
+            states,
             output: PhantomData,
         }
     }

@@ -12,13 +12,27 @@ use super::{CallBuilder, Client, Context, HaError};
 #[derive(Clone, Debug)]
 pub struct Api {
     client: Client,
+    /// The runtime's states view: typed calls made through this `Api` resolve once it shows
+    /// the changes they caused.
+    view: Option<crate::state::States>,
 }
 
 impl Api {
     /// An `Api` on a connected client.
     #[must_use]
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client, view: None }
+    }
+
+    /// The same, with the states view its typed calls wait for.
+    pub(crate) fn with_view(mut self, states: crate::state::States) -> Self {
+        self.view = Some(states);
+        self
+    }
+
+    /// The states view typed calls wait for, when the runtime gave one.
+    pub(crate) fn view(&self) -> Option<&crate::state::States> {
+        self.view.as_ref()
     }
 
     /// The underlying client, for commands `Api` does not wrap.

@@ -285,7 +285,7 @@ impl Runtime {
         )
         .with_memory_budget(config.cache_memory_budget);
         let shared = Shared {
-            api: Api::new(client.clone()),
+            api: Api::new(client.clone()).with_view(states.clone()),
             states: states.clone(),
             bus: bus.clone(),
             scheduler,
