@@ -117,3 +117,58 @@ fn a_value_larger_than_allowed_is_refused() {
     assert!(!cache.contains("huge").unwrap());
     cache.set("small", &1).unwrap();
 }
+
+/// A 1 MiB cache has a log cap of about 40 KiB: every 60 KB value is larger than it. The
+/// first write into an empty log is admitted alone, the next ones wait for the flusher, and
+/// none waits forever, from plain threads and from tasks on a multi-threaded runtime.
+#[test]
+fn values_larger_than_the_log_cap_are_admitted_one_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::open(
+        CacheOptions::new(tmp.path(), "TestApp")
+            .size_limit(1 << 20)
+            .flush_interval(Duration::from_millis(5)),
+    )
+    .unwrap();
+    let value = "v".repeat(60_000);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (cache, value) = (&cache, &value);
+            s.spawn(move || {
+                for i in 0..20 {
+                    cache.set(&format!("t{t}-{i}"), value).unwrap();
+                }
+            });
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let (cache, value) = (cache.clone(), value.clone());
+                tokio::spawn(async move {
+                    for i in 0..10 {
+                        cache.set(&format!("r{t}-{i}"), &value).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let stats = cache.stats();
+    assert!(
+        stats.log_waits > 0,
+        "no writer waited at the cap: {stats:?}"
+    );
+    assert_eq!(stats.sets, 160, "{stats:?}");
+    // And the cache still takes a write and keeps it.
+    cache.set("last", &value).unwrap();
+    cache.flush().unwrap();
+    assert!(cache.contains("last").unwrap(), "{stats:?}");
+    cache.close().unwrap();
+}
