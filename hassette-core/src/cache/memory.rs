@@ -77,10 +77,10 @@ pub(crate) struct State {
     pub(crate) budget: u64,
     /// When access ticks were last written to the database.
     pub(crate) recency_saved_at: std::time::Instant,
-    /// Database file bytes per logical byte, as last measured after a compaction.
+    /// Allocated database bytes per logical byte, as last measured at a commit.
     pub(crate) ratio: f64,
-    /// The share of the file target given to live data.
-    pub(crate) share: f64,
+    /// Allocated database bytes at the last commit.
+    pub(crate) allocated: u64,
 }
 
 impl State {
@@ -106,7 +106,7 @@ impl State {
             budget,
             recency_saved_at: std::time::Instant::now(),
             ratio: super::shared::INITIAL_RATIO,
-            share: super::shared::INITIAL_SHARE,
+            allocated: 0,
         }
     }
 

@@ -299,8 +299,10 @@ impl Store {
         self.guarded(|| self.load_index_raw())
     }
 
-    /// Writes `batch` in one durable commit: the only fsync the cache does.
-    pub(crate) fn commit(&self, batch: &Batch) -> Result<(), CacheError> {
+    /// Writes `batch` in one durable commit: the only fsync the cache does. Returns the
+    /// bytes of pages the database has allocated (live data, redb's own tables, and the pages
+    /// this commit replaces, which are freed once it is durable).
+    pub(crate) fn commit(&self, batch: &Batch) -> Result<u64, CacheError> {
         self.guarded(|| self.commit_raw(batch))
     }
 
@@ -352,7 +354,7 @@ impl Store {
     }
 
     /// Writes `batch` in one durable commit: the only fsync the cache does.
-    fn commit_raw(&self, batch: &Batch) -> Result<(), CacheError> {
+    fn commit_raw(&self, batch: &Batch) -> Result<u64, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let mut txn = db.begin_write().map_err(|e| self.fail(e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| {
@@ -389,7 +391,14 @@ impl Store {
                 info.insert("logs_through", seq).map_err(|e| self.fail(e))?;
             }
         }
-        txn.commit().map_err(|e| self.fail(e))
+        // What the file really needs, from the allocator's own count: the flusher sets its
+        // budget from it.
+        let allocated = txn
+            .stats()
+            .map(|s| s.allocated_pages() * s.page_size() as u64)
+            .map_err(|e| self.fail(e))?;
+        txn.commit().map_err(|e| self.fail(e))?;
+        Ok(allocated)
     }
 
     /// Applies replayed log records in one durable commit.
@@ -427,7 +436,7 @@ impl Store {
                 None => batch.deletes.push(key),
             }
         }
-        self.commit(&batch)
+        self.commit(&batch).map(drop)
     }
 
     /// The database file's size on disk.
