@@ -22,9 +22,11 @@ fn limited_to(dir: &std::path::Path, limit: u64) -> Cache {
 }
 
 /// Writes three times `limit` in `value_len`-byte values, checking the directory size every
-/// few writes: it never passes 110% of the limit, at
-/// least `min_kept` of the limit is kept as values, and the most recent entries are the ones
-/// left.
+/// few writes: it never passes 110% of the limit, half the limit written evicts nothing
+/// (values of 1 KiB and more), at least `min_kept` of the limit is kept as values, and the
+/// most recent entries are the ones left. (The issue asks for 50% kept with 100 B values and
+/// 75% with 1 KiB and more: not met yet, see the README's cache section; the minimums here
+/// are what the design holds today, a little under what it measured.)
 fn fill_three_times(limit: u64, value_len: usize, min_kept: f64) {
     let tmp = tempfile::tempdir().unwrap();
     let cache = limited_to(tmp.path(), limit);
@@ -55,9 +57,16 @@ fn fill_three_times(limit: u64, value_len: usize, min_kept: f64) {
          {} evicted at half",
         evicted_at_half.as_ref().map_or(0, |(s, _)| s.evictions)
     );
-    // Not yet met: the issue wants no eviction at half the limit (see the README's cache
-    // section: redb's file growth makes the room unpredictable until it settles).
-    let _ = evicted_at_half;
+    let (at_half, len_at_half) = evicted_at_half.unwrap();
+    if value_len >= 1024 {
+        assert_eq!(
+            at_half.evictions, 0,
+            "half the limit written evicted: {at_half:?}"
+        );
+        assert_eq!(len_at_half, half);
+    }
+    // Not yet met for 100 B values: the issue wants no eviction at half the limit there
+    // too, but a 100 B entry takes about 2x its size in redb (see the README's cache section).
     assert!(
         largest <= limit / 10 * 11,
         "directory reached {largest} bytes, over 110% of {limit} ({stats:?})"
@@ -88,22 +97,22 @@ fn fill_three_times(limit: u64, value_len: usize, min_kept: f64) {
 
 #[test]
 fn size_limit_holds_with_100b_values() {
-    fill_three_times(2 << 20, 100, 0.3);
+    fill_three_times(2 << 20, 100, 0.35);
 }
 
 #[test]
 fn size_limit_holds_with_1kib_values() {
-    fill_three_times(4 << 20, 1024, 0.4);
+    fill_three_times(4 << 20, 1024, 0.42);
 }
 
 #[test]
 fn size_limit_holds_with_16kib_values() {
-    fill_three_times(8 << 20, 16 * 1024, 0.25);
+    fill_three_times(8 << 20, 16 * 1024, 0.5);
 }
 
 #[test]
 fn size_limit_holds_with_64kib_values() {
-    fill_three_times(16 << 20, 64 * 1024, 0.25);
+    fill_three_times(16 << 20, 64 * 1024, 0.55);
 }
 
 #[test]
