@@ -196,9 +196,15 @@ impl Shared {
         candidates.sort_unstable();
         let mut st = lock(&self.state);
         let mut evicted = 0;
-        for (tick, key) in candidates {
+        for (n, (tick, key)) in candidates.into_iter().enumerate() {
             if st.live_bytes <= target {
                 break;
+            }
+            // Let writers in between: one long hold would stall every writer (and the
+            // runtime workers they run on) for the whole pass.
+            if n % 256 == 255 {
+                drop(st);
+                st = lock(&self.state);
             }
             // Skip entries read or written since the candidates were listed: they are recent.
             let Some(slot) = st.map.get(&key) else {

@@ -194,12 +194,28 @@ impl Shared {
 
     /// Locks the state of an open cache.
     pub(crate) fn lock_open(&self) -> Result<MutexGuard<'_, State>, CacheError> {
-        // Uncontended, this is one atomic operation. When the flusher holds the lock (an
-        // eviction pass, a log rotation), the wait happens off the runtime's worker.
-        let st = match self.state.try_lock() {
-            Ok(st) => st,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => off_the_runtime(|| lock(&self.state)),
+        // Uncontended, this is one atomic operation. Another writer holds the lock for one
+        // `write(2)` of its record, a few microseconds: that is waited out by trying again
+        // (handing the worker to other tasks with `block_in_place` costs far more than the
+        // wait). Only a longer hold (the flusher's eviction pass, a log rotation) is waited
+        // for off the runtime's worker.
+        let mut tries = 0u32;
+        let st = loop {
+            match self.state.try_lock() {
+                Ok(st) => break st,
+                Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if tries < 64 => {
+                    tries += 1;
+                    if tries.is_multiple_of(8) {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    break off_the_runtime(|| lock(&self.state));
+                }
+            }
         };
         if st.closed {
             return Err(CacheError::Closed {
