@@ -122,6 +122,12 @@ impl Shared {
                 }
             }
             batch.next_tick = st.tick + 1;
+            // Measure when the live size moved by 1% of the target since the last count, or
+            // every 16th commit: counting walks every tree, too costly for every commit.
+            let target = target_file_len(self.limit);
+            st.commits_since_measure += 1;
+            batch.measure = st.live_bytes.abs_diff(st.measured_live) > target / 100
+                || st.commits_since_measure >= 16;
             batch.logs_through = old_log.as_ref().map(|(seq, _)| *seq);
             st.flush_wanted = false;
             self.writers_cv.notify_all();
@@ -134,7 +140,15 @@ impl Shared {
         let mut st = lock(&self.state);
         match &result {
             Ok(allocated) => {
-                self.measure(&mut st, *allocated, store.file_len());
+                if let Some(allocated) = *allocated {
+                    st.commits_since_measure = 0;
+                    st.measured_live = st.live_bytes;
+                    self.measure(&mut st, allocated, store.file_len());
+                } else {
+                    // The file may have grown or shrunk: the room follows it.
+                    let target = target_file_len(self.limit);
+                    st.budget = budget_for(room(store.file_len(), target), st.ratio, self.limit);
+                }
                 let complete = st.complete;
                 for (key, version) in versions {
                     let Some(slot) = st.map.get_mut(&key) else {

@@ -79,8 +79,12 @@ pub(crate) struct State {
     pub(crate) recency_saved_at: std::time::Instant,
     /// Allocated database bytes per logical byte, as last measured at a commit.
     pub(crate) ratio: f64,
-    /// Allocated database bytes at the last commit.
+    /// Allocated database bytes at the last measured commit.
     pub(crate) allocated: u64,
+    /// Live bytes at the last measured commit.
+    pub(crate) measured_live: u64,
+    /// Commits since the last measured one.
+    pub(crate) commits_since_measure: u32,
 }
 
 impl State {
@@ -107,6 +111,8 @@ impl State {
             recency_saved_at: std::time::Instant::now(),
             ratio: super::shared::INITIAL_RATIO,
             allocated: 0,
+            measured_live: 0,
+            commits_since_measure: 0,
         }
     }
 

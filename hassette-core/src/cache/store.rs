@@ -55,6 +55,8 @@ pub(crate) struct Batch {
     pub(crate) next_tick: u64,
     /// The newest log file whose records this commit completes.
     pub(crate) logs_through: Option<u64>,
+    /// Count the allocated pages (it walks every table's tree, so not at every commit).
+    pub(crate) measure: bool,
 }
 
 impl Batch {
@@ -316,10 +318,10 @@ impl Store {
         self.guarded(|| self.load_index_raw())
     }
 
-    /// Writes `batch` in one durable commit: the only fsync the cache does. Returns the
-    /// bytes of pages the database has allocated (live data, redb's own tables, and the pages
+    /// Writes `batch` in one durable commit: the only fsync the cache does. Returns, when
+    /// `batch.measure`, the bytes of pages the database has allocated (live data, redb's own tables, and the pages
     /// this commit replaces, which are freed once it is durable).
-    pub(crate) fn commit(&self, batch: &Batch) -> Result<u64, CacheError> {
+    pub(crate) fn commit(&self, batch: &Batch) -> Result<Option<u64>, CacheError> {
         self.guarded(|| self.commit_raw(batch))
     }
 
@@ -398,7 +400,7 @@ impl Store {
     }
 
     /// Writes `batch` in one durable commit: the only fsync the cache does.
-    fn commit_raw(&self, batch: &Batch) -> Result<u64, CacheError> {
+    fn commit_raw(&self, batch: &Batch) -> Result<Option<u64>, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let mut txn = db.begin_write().map_err(|e| self.fail(e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| {
@@ -460,10 +462,15 @@ impl Store {
         }
         // What the file really needs, from the allocator's own count: the flusher sets its
         // budget from it.
-        let allocated = txn
-            .stats()
-            .map(|s| s.allocated_pages() * s.page_size() as u64)
-            .map_err(|e| self.fail(e))?;
+        let allocated = if batch.measure {
+            Some(
+                txn.stats()
+                    .map(|s| s.allocated_pages() * s.page_size() as u64)
+                    .map_err(|e| self.fail(e))?,
+            )
+        } else {
+            None
+        };
         txn.commit().map_err(|e| self.fail(e))?;
         Ok(allocated)
     }
