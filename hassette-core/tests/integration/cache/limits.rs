@@ -212,3 +212,45 @@ fn values_larger_than_the_log_cap_are_admitted_one_at_a_time() {
     assert!(cache.contains("last").unwrap(), "{stats:?}");
     cache.close().unwrap();
 }
+
+/// Values longer than a page are stored in pieces: overwriting one with a shorter or longer
+/// value, or deleting it, leaves no stale piece behind (a stale piece would make the value
+/// read back with the wrong length, an error).
+#[test]
+fn values_stored_in_pieces_read_back_exactly_after_overwrites_and_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = || {
+        Cache::open(
+            CacheOptions::new(tmp.path(), "TestApp").flush_interval(Duration::from_secs(3600)),
+        )
+        .unwrap()
+    };
+    let big = |n: usize, c: char| c.to_string().repeat(n);
+    let cache = open();
+    cache.set("a", &big(20_000, 'a')).unwrap();
+    cache.set("b", &big(9_000, 'b')).unwrap();
+    cache.close().unwrap();
+    let cache = open();
+    assert_eq!(cache.get::<String>("a").unwrap(), Some(big(20_000, 'a')));
+    cache.set("a", &big(5_000, 'c')).unwrap();
+    cache.set("b", &"small").unwrap();
+    cache.close().unwrap();
+    let cache = open();
+    assert_eq!(cache.get::<String>("a").unwrap(), Some(big(5_000, 'c')));
+    assert_eq!(cache.get::<String>("b").unwrap().as_deref(), Some("small"));
+    cache.set("a", &big(30_000, 'd')).unwrap();
+    cache.set("b", &big(12_000, 'e')).unwrap();
+    cache.close().unwrap();
+    let cache = open();
+    assert_eq!(cache.get::<String>("a").unwrap(), Some(big(30_000, 'd')));
+    assert_eq!(cache.get::<String>("b").unwrap(), Some(big(12_000, 'e')));
+    assert!(cache.delete("b").unwrap());
+    cache.close().unwrap();
+    let cache = open();
+    assert_eq!(cache.get::<String>("b").unwrap(), None);
+    cache.set("b", &big(4_500, 'f')).unwrap();
+    cache.close().unwrap();
+    let cache = open();
+    assert_eq!(cache.get::<String>("b").unwrap(), Some(big(4_500, 'f')));
+    cache.close().unwrap();
+}
