@@ -1,17 +1,19 @@
 //! The background work of one cache: durable batched commits, LRU eviction against the real
 //! file size, trimming the in-memory value layer, purging expired entries, loading the index.
 //!
-//! Size control: redb files run 1.4x to 3x the bytes stored in them, so the limit cannot be
-//! kept by counting values. The flusher keeps a *logical* budget (keys + values + a per-entry
-//! overhead) and, after each commit, measures the file: the ratio file/logical tells how
-//! much logical data fits under the file target, the budget follows it, entries are evicted
-//! in LRU order down to the budget, and when the file is over its target anyway (freed pages
-//! are not returned to the file system by themselves) the file is compacted.
+//! Size control: redb files take 1.3x (1 KiB values) to over 2x (16 KiB values, allocated in
+//! power-of-two page runs) the bytes stored in them, so the limit cannot be kept by counting
+//! values. The flusher keeps a *logical* budget (keys + values + a per-entry overhead) and, at
+//! each commit, reads redb's count of allocated pages: the ratio allocated/logical tells how
+//! much logical data fits in the room the file has, and the budget follows it, up or down.
+//! The room is the file target while the file can still double under it, else the file's
+//! current size (redb doubles a file that needs to grow); a file stuck at a step far under
+//! the target is compacted at the moment its next doubling lands just under the target.
 
 use std::sync::{Arc, PoisonError};
 
 use super::CacheError;
-use super::shared::{Shared, budget_for, lock, target_file_len};
+use super::shared::{Shared, budget_for, lock, room, target_file_len};
 use super::store::Batch;
 
 impl Shared {
@@ -120,6 +122,12 @@ impl Shared {
                 }
             }
             batch.next_tick = st.tick + 1;
+            // Measure when the live size moved by 1% of the target since the last count, or
+            // every 16th commit: counting walks every tree, too costly for every commit.
+            let target = target_file_len(self.limit);
+            st.commits_since_measure += 1;
+            batch.measure = st.live_bytes.abs_diff(st.measured_live) > target / 100
+                || st.commits_since_measure >= 16;
             batch.logs_through = old_log.as_ref().map(|(seq, _)| *seq);
             st.flush_wanted = false;
             self.writers_cv.notify_all();
@@ -131,7 +139,16 @@ impl Shared {
         let result = store.commit(&batch);
         let mut st = lock(&self.state);
         match &result {
-            Ok(()) => {
+            Ok(allocated) => {
+                if let Some(allocated) = *allocated {
+                    st.commits_since_measure = 0;
+                    st.measured_live = st.live_bytes;
+                    self.measure(&mut st, allocated, store.file_len());
+                } else {
+                    // The file may have grown or shrunk: the room follows it.
+                    let target = target_file_len(self.limit);
+                    st.budget = budget_for(room(store.file_len(), target), st.ratio, self.limit);
+                }
                 let complete = st.complete;
                 for (key, version) in versions {
                     let Some(slot) = st.map.get_mut(&key) else {
@@ -165,6 +182,7 @@ impl Shared {
         self.writers_cv.notify_all();
         drop(st);
         retained.extend(old_log.map(|(_, path)| path));
+        let result = result.map(drop);
         if result.is_ok() {
             for path in retained.drain(..) {
                 if let Err(err) = std::fs::remove_file(&path) {
@@ -192,9 +210,15 @@ impl Shared {
         candidates.sort_unstable();
         let mut st = lock(&self.state);
         let mut evicted = 0;
-        for (tick, key) in candidates {
+        for (n, (tick, key)) in candidates.into_iter().enumerate() {
             if st.live_bytes <= target {
                 break;
+            }
+            // Let writers in between: one long hold would stall every writer (and the
+            // runtime workers they run on) for the whole pass.
+            if n % 256 == 255 {
+                drop(st);
+                st = lock(&self.state);
             }
             // Skip entries read or written since the candidates were listed: they are recent.
             let Some(slot) = st.map.get(&key) else {
@@ -248,33 +272,57 @@ impl Shared {
         Ok(())
     }
 
-    /// Keeps the database file under its target: when it is over, evicts down to the
-    /// budget, compacts, measures how much file the remaining entries take, and sets the
-    /// budget from that ratio. Each time compaction was needed, a bit more headroom is kept
-    /// for the pages a commit writes before it frees the old ones, so compactions get rare.
+    /// Sets the ratio of allocated database bytes to logical bytes from a commit's count,
+    /// and the budget from it and from the room the file has: the budget grows as well as
+    /// shrinks, following what the file really needs. A nearly empty cache says little about
+    /// the ratio (redb's own tables dominate): the previous ratio is kept then.
+    fn measure(&self, st: &mut super::memory::State, allocated: u64, file_len: u64) {
+        let target = target_file_len(self.limit);
+        if st.complete && st.live_bytes > target / 50 {
+            st.ratio = (allocated as f64 / st.live_bytes as f64).max(0.5);
+        }
+        st.allocated = allocated;
+        st.budget = budget_for(room(file_len, target), st.ratio, self.limit);
+    }
+
+    /// Keeps the database file under its target, and gives it the most room under it.
+    ///
+    /// redb doubles its file when it needs to grow, and shrinks it only to what is in use
+    /// (at compaction). A file whose next doubling would pass the target must stay at its
+    /// size; if that size is well under the target (a step that lands badly), the file is
+    /// compacted once its pages in use are a little under half the target, so that the next
+    /// doubling lands just under the target instead. When the file is over its target (pages
+    /// freed in holes), entries are evicted down to the budget and the file is compacted.
     fn keep_file_in_bounds(&self) -> Result<(), CacheError> {
         let store = self.store()?;
         let target = target_file_len(self.limit);
-        if store.file_len() <= target {
+        let file_len = store.file_len();
+        let allocated = lock(&self.state).allocated;
+        if file_len <= target {
+            let badly_placed = room(file_len, target) == file_len && file_len < target / 100 * 85;
+            let in_window = allocated >= target / 100 * 38 && allocated <= target / 100 * 46;
+            if badly_placed && in_window {
+                store.compact()?;
+                let after = store.file_len();
+                let mut st = lock(&self.state);
+                st.counters.compactions += 1;
+                st.budget = budget_for(room(after, target), st.ratio, self.limit);
+                tracing::debug!(class = %self.class, before = file_len, after, "cache file compacted to grow into its target");
+            }
             return Ok(());
         }
         for _ in 0..3 {
-            let budget = lock(&self.state).budget;
+            let budget = {
+                let mut st = lock(&self.state);
+                st.budget = st.budget / 100 * 95;
+                st.budget
+            };
             self.evict_to(budget);
             self.flush_once(false)?;
             let before = store.file_len();
             store.compact()?;
             let after = store.file_len();
-            let mut st = lock(&self.state);
-            st.counters.compactions += 1;
-            // A nearly empty cache says little about the ratio; keep the previous one.
-            if st.live_bytes > target / 20 {
-                st.ratio = (after as f64 / st.live_bytes as f64).max(1.0);
-            }
-            st.share = (st.share * 0.9).max(0.3);
-            st.budget = budget_for(target, st.ratio, st.share);
-            let budget = st.budget;
-            drop(st);
+            lock(&self.state).counters.compactions += 1;
             tracing::debug!(class = %self.class, before, after, budget, "cache file compacted");
             if after <= target {
                 break;

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::codec::{Meta, micros, validate_key};
 use super::log::{self, Contents, Op, Wal};
-use super::memory::{INITIAL_RATIO, INITIAL_SHARE, State};
+use super::memory::{INITIAL_RATIO, State};
 use super::store::Store;
 use super::{CacheError, CacheOptions};
 use crate::clock::Clock;
@@ -154,8 +154,9 @@ impl Shared {
         let wal = Wal::create(&dir, next_seq).map_err(|e| CacheError::io(&dir, e))?;
 
         let limit = opts.size_limit.max(64 * 1024);
-        let log_hard = (limit / 25).clamp(16 * 1024, 64 << 20);
+        let log_hard = log_cap(limit);
         let target = target_file_len(limit);
+        let room = room(store.file_len(), target);
         Ok(Self {
             dir,
             class: opts.class_name.clone(),
@@ -170,7 +171,7 @@ impl Shared {
             state: Mutex::new(State::new(
                 wal,
                 next_tick,
-                budget_for(target, INITIAL_RATIO, INITIAL_SHARE),
+                budget_for(room, INITIAL_RATIO, limit),
             )),
             flusher_cv: Condvar::new(),
             writers_cv: Condvar::new(),
@@ -193,12 +194,28 @@ impl Shared {
 
     /// Locks the state of an open cache.
     pub(crate) fn lock_open(&self) -> Result<MutexGuard<'_, State>, CacheError> {
-        // Uncontended, this is one atomic operation. When the flusher holds the lock (an
-        // eviction pass, a log rotation), the wait happens off the runtime's worker.
-        let st = match self.state.try_lock() {
-            Ok(st) => st,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => off_the_runtime(|| lock(&self.state)),
+        // Uncontended, this is one atomic operation. Another writer holds the lock for one
+        // `write(2)` of its record, a few microseconds: that is waited out by trying again
+        // (handing the worker to other tasks with `block_in_place` costs far more than the
+        // wait). Only a longer hold (the flusher's eviction pass, a log rotation) is waited
+        // for off the runtime's worker.
+        let mut tries = 0u32;
+        let st = loop {
+            match self.state.try_lock() {
+                Ok(st) => break st,
+                Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if tries < 64 => {
+                    tries += 1;
+                    if tries.is_multiple_of(8) {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    break off_the_runtime(|| lock(&self.state));
+                }
+            }
         };
         if st.closed {
             return Err(CacheError::Closed {
@@ -558,25 +575,51 @@ fn log_aside(path: &std::path::Path, now: Timestamp) -> PathBuf {
     super::store::aside_path(path, now)
 }
 
-/// The database file size the flusher keeps under: the rest of the limit is room for the log
-/// files (two at most, each capped at 4% of the limit) and for a commit in progress.
+/// The database file size the flusher keeps under. The directory may reach 110% of the
+/// limit: the rest is room for the log files (two at most, each capped at 2% of the limit,
+/// the older one until the commit that empties it is durable) and a margin for a commit that
+/// allocates more than measured.
 pub(crate) fn target_file_len(limit: u64) -> u64 {
-    limit / 100 * 88
+    limit / 100 * 102 - 2 * log_cap(limit)
 }
 
-/// The logical budget that fits in `target` file bytes.
-pub(crate) fn budget_for(target: u64, ratio: f64, share: f64) -> u64 {
-    (target as f64 * share / ratio) as u64
+/// The log size at which writers wait for the flusher.
+pub(crate) fn log_cap(limit: u64) -> u64 {
+    (limit / 50).clamp(16 * 1024, 64 << 20)
 }
 
-/// Sum of the sizes of the files directly in `dir`.
+/// The share of the file's room given to live data; the rest absorbs pages freed in holes.
+pub(crate) const SHARE: f64 = 0.96;
+
+/// The file size the database may use: the target when it can still grow (redb doubles a
+/// file that needs more room, plus a little for its region header), else its current size.
+pub(crate) fn room(file_len: u64, target: u64) -> u64 {
+    if file_len.saturating_mul(2) + 64 * 1024 <= target {
+        target
+    } else {
+        file_len.min(target)
+    }
+}
+
+/// The logical budget that fits in `room` file bytes: besides live data, a commit allocates
+/// the pages of everything logged since the last one (up to two logs' worth) before the
+/// pages it replaces are freed.
+pub(crate) fn budget_for(room: u64, ratio: f64, limit: u64) -> u64 {
+    ((room as f64 * SHARE / ratio) as u64).saturating_sub(2 * log_cap(limit))
+}
+
+/// What the files directly in `dir` occupy: per file, the blocks it takes on disk (what `du`
+/// says) or its apparent size when that is larger (a sparse file), summed.
 pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries
             .filter_map(Result::ok)
             .filter_map(|e| e.metadata().ok())
             .filter(std::fs::Metadata::is_file)
-            .map(|m| m.len())
+            .map(|m| {
+                m.len()
+                    .max(std::os::unix::fs::MetadataExt::blocks(&m) * 512)
+            })
             .sum()
     })
 }

@@ -17,12 +17,28 @@ pub(crate) const DB_FILE: &str = "cache.redb";
 
 /// Encoded values (JSON), by key.
 const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
+/// Values longer than [`chunk_len`] of their key, in pieces: `(key, n)` holds bytes
+/// `n * chunk_len ..` of the value. redb stores a value larger than a page in a run of pages
+/// rounded up to a power of two (a 16 KiB value takes 32 KiB); pieces that fill one page
+/// each waste almost nothing.
+const CHUNKS: TableDefinition<'_, (&str, u32), &[u8]> = TableDefinition::new("chunks");
 /// Entry metadata ([`Meta::encode`]), by key: kept apart from the values so that loading the
 /// index and persisting access ticks never touch the (possibly large) values.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// `format_version`, `next_tick` and `logs_through` (every log file up to that sequence number
 /// is in the database: one left behind because it could not be deleted is not replayed).
 const INFO: TableDefinition<'_, &str, u64> = TableDefinition::new("info");
+
+/// The piece length for `key`'s value: what fits in one 4 KiB leaf page with the key and
+/// redb's page and entry headers. Keys are at most 1024 bytes, so pieces are at least 2.9 KiB.
+pub(crate) fn chunk_len(key: &str) -> usize {
+    4096 - 96 - key.len()
+}
+
+/// Whether a value of `size` bytes under `key` is stored in pieces.
+fn chunked(key: &str, size: u64) -> bool {
+    size > chunk_len(key) as u64
+}
 
 /// An entry read back: its metadata and, when asked for, its value.
 pub(crate) type Stored = (Meta, Option<Vec<u8>>);
@@ -39,6 +55,8 @@ pub(crate) struct Batch {
     pub(crate) next_tick: u64,
     /// The newest log file whose records this commit completes.
     pub(crate) logs_through: Option<u64>,
+    /// Count the allocated pages (it walks every table's tree, so not at every commit).
+    pub(crate) measure: bool,
 }
 
 impl Batch {
@@ -255,6 +273,7 @@ impl Store {
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
         {
             txn.open_table(VALUES).map_err(|e| err(e.into()))?;
+            txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
             txn.open_table(META).map_err(|e| err(e.into()))?;
             let mut info = txn.open_table(INFO).map_err(|e| err(e.into()))?;
             info.insert("format_version", FORMAT_VERSION)
@@ -299,8 +318,10 @@ impl Store {
         self.guarded(|| self.load_index_raw())
     }
 
-    /// Writes `batch` in one durable commit: the only fsync the cache does.
-    pub(crate) fn commit(&self, batch: &Batch) -> Result<(), CacheError> {
+    /// Writes `batch` in one durable commit: the only fsync the cache does. Returns, when
+    /// `batch.measure`, the bytes of pages the database has allocated (live data, redb's own tables, and the pages
+    /// this commit replaces, which are freed once it is durable).
+    pub(crate) fn commit(&self, batch: &Batch) -> Result<Option<u64>, CacheError> {
         self.guarded(|| self.commit_raw(batch))
     }
 
@@ -329,6 +350,33 @@ impl Store {
         if !with_value {
             return Ok(Some((meta, None)));
         }
+        if chunked(key, meta.size) {
+            // A file written before pieces existed has no chunk table, or the value whole.
+            match txn.open_table(CHUNKS) {
+                Ok(chunks) => {
+                    let mut value = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+                    for item in chunks
+                        .range((key, 0)..=(key, u32::MAX))
+                        .map_err(|e| self.fail(e))?
+                    {
+                        let (_, piece) = item.map_err(|e| self.fail(e))?;
+                        value.extend_from_slice(piece.value());
+                    }
+                    if !value.is_empty() {
+                        if value.len() as u64 != meta.size {
+                            return Err(self.fail(redb::StorageError::Corrupted(format!(
+                                "the value of key {key:?} has {} of its {} bytes",
+                                value.len(),
+                                meta.size
+                            ))));
+                        }
+                        return Ok(Some((meta, Some(value))));
+                    }
+                }
+                Err(TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
         let values = txn.open_table(VALUES).map_err(|e| self.fail(e))?;
         let value = values.get(key).map_err(|e| self.fail(e))?;
         Ok(value.map(|v| (meta, Some(v.value().to_vec()))))
@@ -352,7 +400,7 @@ impl Store {
     }
 
     /// Writes `batch` in one durable commit: the only fsync the cache does.
-    fn commit_raw(&self, batch: &Batch) -> Result<(), CacheError> {
+    fn commit_raw(&self, batch: &Batch) -> Result<Option<u64>, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let mut txn = db.begin_write().map_err(|e| self.fail(e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| {
@@ -364,17 +412,40 @@ impl Store {
         txn.set_quick_repair(true);
         {
             let mut values = txn.open_table(VALUES).map_err(|e| self.fail(e))?;
+            let mut chunks = txn.open_table(CHUNKS).map_err(|e| self.fail(e))?;
             let mut meta = txn.open_table(META).map_err(|e| self.fail(e))?;
             if batch.clear {
                 values.retain(|_, _| false).map_err(|e| self.fail(e))?;
+                chunks.retain(|_, _| false).map_err(|e| self.fail(e))?;
                 meta.retain(|_, _| false).map_err(|e| self.fail(e))?;
             }
+            // Drops the pieces of `key` from number `from` on.
+            let drop_pieces =
+                |chunks: &mut redb::Table<'_, (&str, u32), &[u8]>, key: &str, from: u32| {
+                    chunks
+                        .retain_in((key, from)..=(key, u32::MAX), |_, _| false)
+                        .map_err(|e| self.fail(e))
+                };
             for key in &batch.deletes {
                 values.remove(&**key).map_err(|e| self.fail(e))?;
+                drop_pieces(&mut chunks, key, 0)?;
                 meta.remove(&**key).map_err(|e| self.fail(e))?;
             }
             for (key, m, value) in &batch.puts {
-                values.insert(&**key, &**value).map_err(|e| self.fail(e))?;
+                if chunked(key, value.len() as u64) {
+                    values.remove(&**key).map_err(|e| self.fail(e))?;
+                    let mut n = 0u32;
+                    for piece in value.chunks(chunk_len(key)) {
+                        chunks
+                            .insert((&**key, n), piece)
+                            .map_err(|e| self.fail(e))?;
+                        n += 1;
+                    }
+                    drop_pieces(&mut chunks, key, n)?;
+                } else {
+                    values.insert(&**key, &**value).map_err(|e| self.fail(e))?;
+                    drop_pieces(&mut chunks, key, 0)?;
+                }
                 meta.insert(&**key, m.encode().as_slice())
                     .map_err(|e| self.fail(e))?;
             }
@@ -389,7 +460,19 @@ impl Store {
                 info.insert("logs_through", seq).map_err(|e| self.fail(e))?;
             }
         }
-        txn.commit().map_err(|e| self.fail(e))
+        // What the file really needs, from the allocator's own count: the flusher sets its
+        // budget from it.
+        let allocated = if batch.measure {
+            Some(
+                txn.stats()
+                    .map(|s| s.allocated_pages() * s.page_size() as u64)
+                    .map_err(|e| self.fail(e))?,
+            )
+        } else {
+            None
+        };
+        txn.commit().map_err(|e| self.fail(e))?;
+        Ok(allocated)
     }
 
     /// Applies replayed log records in one durable commit.
@@ -427,7 +510,7 @@ impl Store {
                 None => batch.deletes.push(key),
             }
         }
-        self.commit(&batch)
+        self.commit(&batch).map(drop)
     }
 
     /// The database file's size on disk.

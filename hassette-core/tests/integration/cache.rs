@@ -34,7 +34,8 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
         .expect("read dir")
         .filter_map(|e| e.expect("entry").metadata().ok())
         .filter(std::fs::Metadata::is_file)
-        .map(|m| m.len())
+        // What `du` says, or the apparent size when larger (a sparse file).
+        .map(|m| m.len().max(std::os::unix::fs::MetadataExt::blocks(&m) * 512))
         .sum()
 }
 

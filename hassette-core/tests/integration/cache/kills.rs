@@ -34,9 +34,6 @@ fn sigkill_during_eviction_and_compaction() {
 }
 
 #[test]
-#[ignore = "known bug: on a quiet machine the child stalls before its first acknowledged write \
-            (writers at the log cap are never released); see the issue 10 note. \
-            Run with --ignored to reproduce"]
 fn sigkill_while_writers_wait_at_the_log_cap() {
     kill_during("logcap", 5, |m| m.stats.2 > 0);
 }
