@@ -67,10 +67,7 @@ impl Feed {
                     self.last_words().await;
                     break;
                 }
-                Step::State(Some((event, size))) => {
-                    self.deliver(event, size);
-                    self.states.mark_applied();
-                }
+                Step::State(Some((event, size))) => self.deliver_state(event, size),
                 Step::Event(Some((event, size))) => self.deliver(event, size),
                 Step::Type(Some(event_type)) => {
                     unsubscribed.insert(event_type);
@@ -109,6 +106,13 @@ impl Feed {
         }
     }
 
+    /// One event of the `state_changed` subscription: delivered, then counted as applied, so
+    /// a typed call waiting for the view ([`States::caught_up`]) sees it.
+    fn deliver_state(&self, event: Event, size: usize) {
+        self.deliver(event, size);
+        self.states.mark_applied();
+    }
+
     /// One event: the states view first (so handlers see the new state), then the bus.
     fn deliver(&self, event: Event, size: usize) {
         if let Some(change) = event.state_changed() {
@@ -141,8 +145,7 @@ impl Feed {
     /// read again and what changed meanwhile is replayed and reported.
     async fn catch_up(&mut self) {
         while let Some((event, size)) = self.state_events.try_recv_sized() {
-            self.deliver(event, size);
-            self.states.mark_applied();
+            self.deliver_state(event, size);
         }
         let fresh = match self.client.get_states().await {
             Ok(fresh) => fresh,
