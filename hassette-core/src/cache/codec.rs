@@ -63,6 +63,75 @@ impl Meta {
     }
 }
 
+/// The first byte of a format 2 `meta` table value (a format 1 value is [`META_LEN`] bytes of
+/// fixed-width fields, [`Meta::encode`]).
+const STORED_TAG: u8 = 2;
+
+/// A `meta` table value in format 2: [`STORED_TAG`], then the fields and the value's heap
+/// position as LEB128 varints (about 18 bytes instead of 40: for small values the metadata is
+/// a large part of what the file holds). Never [`META_LEN`] long, so the formats cannot be
+/// mistaken for each other.
+pub(crate) fn encode_stored(m: &Meta, pos: u64) -> Vec<u8> {
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    let mut out = Vec::with_capacity(24);
+    out.push(STORED_TAG);
+    for v in [
+        zigzag(m.created_us),
+        m.expires_us.map_or(0, |e| zigzag(e).wrapping_add(1)),
+        m.size,
+        m.tick,
+        pos,
+    ] {
+        let mut v = v;
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    if out.len() == META_LEN {
+        out.push(0);
+    }
+    out
+}
+
+/// Reads a `meta` table value of either format: the metadata, and the value's heap position
+/// (`None` for format 1, whose values are in the `values` and `chunks` tables).
+pub(crate) fn decode_stored(bytes: &[u8]) -> Option<(Meta, Option<u64>)> {
+    if bytes.len() == META_LEN {
+        return Some((Meta::decode(bytes)?, None));
+    }
+    let (&tag, mut rest) = bytes.split_first()?;
+    if tag != STORED_TAG {
+        return None;
+    }
+    let mut next = || -> Option<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let (&b, tail) = rest.split_first()?;
+            rest = tail;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    let unzigzag = |v: u64| ((v >> 1) as i64) ^ -((v & 1) as i64);
+    let created_us = unzigzag(next()?);
+    let expires_us = match next()? {
+        0 => None,
+        e => Some(unzigzag(e - 1)),
+    };
+    let meta = Meta {
+        created_us,
+        expires_us,
+        size: next()?,
+        tick: next()?,
+    };
+    Some((meta, Some(next()?)))
+}
+
 pub(crate) fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
@@ -108,4 +177,42 @@ pub(crate) fn checksum(data: &[u8]) -> u64 {
     h ^= h >> 27;
     h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
     h ^ (h >> 31)
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn stored_metadata_round_trips_in_both_formats() {
+        for m in [
+            Meta {
+                created_us: 1_764_000_000_000_000,
+                expires_us: None,
+                size: 100,
+                tick: 7,
+            },
+            Meta {
+                created_us: -5,
+                expires_us: Some(i64::MAX),
+                size: u64::MAX,
+                tick: u64::MAX,
+            },
+            Meta {
+                created_us: 0,
+                expires_us: Some(-1),
+                size: 0,
+                tick: 0,
+            },
+        ] {
+            for pos in [0, 1 << 40, u64::MAX] {
+                let bytes = encode_stored(&m, pos);
+                assert_ne!(bytes.len(), META_LEN);
+                assert_eq!(decode_stored(&bytes), Some((m, Some(pos))));
+            }
+            assert_eq!(decode_stored(&m.encode()), Some((m, None)));
+        }
+        assert_eq!(decode_stored(&[STORED_TAG, 0x80]), None);
+        assert_eq!(decode_stored(&[9, 1, 2, 3]), None);
+    }
 }

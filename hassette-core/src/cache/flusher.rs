@@ -300,8 +300,33 @@ impl Shared {
         let allocated = lock(&self.state).allocated;
         if file_len <= target {
             let badly_placed = room(file_len, target) == file_len && file_len < target / 100 * 85;
-            let in_window = allocated >= target / 100 * 38 && allocated <= target / 100 * 46;
-            if badly_placed && in_window {
+            // Near half the target, the pages in use are counted afresh at every round (the
+            // last count may lag by a commit, up to two logs' worth, 4% of the target). The
+            // file is compacted at the last round before the count would pass 49%, so that
+            // its next doubling lands as close under the target as the rounds allow, or at
+            // once if the cache already fills the file it has.
+            let full = {
+                let st = lock(&self.state);
+                st.live_bytes >= st.budget / 100 * 97
+            };
+            let near = badly_placed && (full || allocated >= target / 100 * 38);
+            let in_window = if near {
+                let fresh = store.allocated_now()?;
+                let mut st = lock(&self.state);
+                let step = st
+                    .last_fresh
+                    .map_or(target / 25, |p| fresh.saturating_sub(p));
+                st.last_fresh = Some(fresh);
+                let half = target / 100 * 49;
+                // A cache that fills the file it has is better off with twice what it holds
+                // now, even when that lands short of the target.
+                (full && (target / 4..=half).contains(&fresh))
+                    || ((target / 100 * 40..=half).contains(&fresh)
+                        && (fresh >= target / 100 * 47 || fresh + step > half))
+            } else {
+                false
+            };
+            if in_window {
                 store.compact()?;
                 let after = store.file_len();
                 let mut st = lock(&self.state);

@@ -87,6 +87,9 @@ pub(crate) struct State {
     pub(crate) allocated: u64,
     /// Live bytes at the last measured commit.
     pub(crate) measured_live: u64,
+    /// The last fresh count of allocated bytes taken while waiting to compact the file near
+    /// half its target (see `Shared::keep_file_in_bounds`).
+    pub(crate) last_fresh: Option<u64>,
     /// Commits since the last measured one.
     pub(crate) commits_since_measure: u32,
 }
@@ -115,6 +118,7 @@ impl State {
             recency_saved_at: std::time::Instant::now(),
             ratio: INITIAL_RATIO,
             allocated: 0,
+            last_fresh: None,
             measured_live: 0,
             commits_since_measure: 0,
         }

@@ -31,8 +31,11 @@
 //!
 //! # On disk
 //!
-//! `cache.redb` (tables `values`: key → JSON, `meta`: key → created/expires/size/last-access,
-//! `info`: format version) and `wal-<n>.log` (the write log, see `log.rs`).
+//! `cache.redb` (format 2; tables `meta`: key → created/expires/size/last-access and the
+//! value's position, `heap`: the values (JSON) packed end to end in page-sized blobs,
+//! `heap_live`: live bytes per blob, `info`: format version and the heap's end; format 1
+//! files, with values in `values` and `chunks`, are read and converted as keys are
+//! rewritten) and `wal-<n>.log` (the write log, see `log.rs`).
 //!
 //! # Examples
 //!
@@ -57,6 +60,7 @@ mod compute;
 mod error;
 mod finite;
 mod flusher;
+mod heap;
 mod log;
 mod memory;
 mod ops;

@@ -577,10 +577,10 @@ fn log_aside(path: &std::path::Path, now: Timestamp) -> PathBuf {
 
 /// The database file size the flusher keeps under. The directory may reach 110% of the
 /// limit: the rest is room for the log files (two at most, each capped at 2% of the limit,
-/// the older one until the commit that empties it is durable) and a margin for a commit that
-/// allocates more than measured.
+/// the older one until the commit that empties it is durable) and a margin of 4% for a
+/// commit that allocates more than measured.
 pub(crate) fn target_file_len(limit: u64) -> u64 {
-    limit / 100 * 102 - 2 * log_cap(limit)
+    limit / 100 * 106 - 2 * log_cap(limit)
 }
 
 /// The log size at which writers wait for the flusher.

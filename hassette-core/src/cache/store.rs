@@ -9,21 +9,28 @@ use redb::{
 };
 
 use super::CacheError;
-use super::codec::{FORMAT_VERSION, Meta};
+use super::codec::{Meta, decode_stored, encode_stored};
+use super::heap::{self, HEAP, HEAP_LIVE, HeapTxn};
 use super::log::OwnedOp;
+
+/// The database's format, in its `info` table: 2 since values live in the heap (`heap.rs`).
+/// Format 1 files (values in `values` and `chunks`) are read, and converted as they are
+/// written; an older build refuses a format 2 file instead of misreading it.
+pub(crate) const DB_FORMAT_VERSION: u64 = 2;
 
 /// The database file's name inside the cache directory.
 pub(crate) const DB_FILE: &str = "cache.redb";
 
-/// Encoded values (JSON), by key.
+/// Encoded values (JSON), by key, in format 1 files (now in the heap).
 const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
 /// Values longer than [`chunk_len`] of their key, in pieces: `(key, n)` holds bytes
 /// `n * chunk_len ..` of the value. redb stores a value larger than a page in a run of pages
 /// rounded up to a power of two (a 16 KiB value takes 32 KiB); pieces that fill one page
 /// each waste almost nothing.
 const CHUNKS: TableDefinition<'_, (&str, u32), &[u8]> = TableDefinition::new("chunks");
-/// Entry metadata ([`Meta::encode`]), by key: kept apart from the values so that loading the
-/// index and persisting access ticks never touch the (possibly large) values.
+/// Entry metadata ([`Meta::encode`]) and, since format 2, the value's position in the heap
+/// (8 bytes after it), by key: kept apart from the values so that loading the index and
+/// persisting access ticks never touch the (possibly large) values.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// `format_version`, `next_tick` and `logs_through` (every log file up to that sequence number
 /// is in the database: one left behind because it could not be deleted is not replayed).
@@ -38,6 +45,13 @@ pub(crate) fn chunk_len(key: &str) -> usize {
 /// Whether a value of `size` bytes under `key` is stored in pieces.
 fn chunked(key: &str, size: u64) -> bool {
     size > chunk_len(key) as u64
+}
+
+/// The heap position and length of the value a `meta` table value describes; `None` for a
+/// format 1 entry (its value is in `values` or `chunks`).
+fn stored_pos(stored: &[u8]) -> Option<(u64, u64)> {
+    let (meta, pos) = decode_stored(stored)?;
+    Some((pos?, meta.size))
 }
 
 /// An entry read back: its metadata and, when asked for, its value.
@@ -185,11 +199,11 @@ impl Store {
         };
         let info = store.read_info().map_err(Failure::Corrupt)?;
         let (next_tick, logs_through) = match info {
-            Some((version, _, _)) if version > FORMAT_VERSION => {
+            Some((version, _, _)) if version > DB_FORMAT_VERSION => {
                 return Err(Failure::Fatal(CacheError::NewerFormat {
                     path: path.to_path_buf(),
                     found: version,
-                    supported: FORMAT_VERSION,
+                    supported: DB_FORMAT_VERSION,
                 }));
             }
             Some((_, next_tick, logs_through)) => (next_tick, logs_through),
@@ -233,11 +247,13 @@ impl Store {
                     .map(|v| v.value())
             });
         match version {
-            Some(found) if found > FORMAT_VERSION => Err(Failure::Fatal(CacheError::NewerFormat {
-                path: path.to_path_buf(),
-                found,
-                supported: FORMAT_VERSION,
-            })),
+            Some(found) if found > DB_FORMAT_VERSION => {
+                Err(Failure::Fatal(CacheError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: DB_FORMAT_VERSION,
+                }))
+            }
             _ => Ok(()),
         }
     }
@@ -275,8 +291,10 @@ impl Store {
             txn.open_table(VALUES).map_err(|e| err(e.into()))?;
             txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
             txn.open_table(META).map_err(|e| err(e.into()))?;
+            txn.open_table(HEAP).map_err(|e| err(e.into()))?;
+            txn.open_table(HEAP_LIVE).map_err(|e| err(e.into()))?;
             let mut info = txn.open_table(INFO).map_err(|e| err(e.into()))?;
-            info.insert("format_version", FORMAT_VERSION)
+            info.insert("format_version", DB_FORMAT_VERSION)
                 .map_err(|e| err(e.into()))?;
             info.insert("next_tick", 0).map_err(|e| err(e.into()))?;
         }
@@ -325,6 +343,18 @@ impl Store {
         self.guarded(|| self.commit_raw(batch))
     }
 
+    /// The bytes of pages the database has allocated now (it walks every table's tree).
+    pub(crate) fn allocated_now(&self) -> Result<u64, CacheError> {
+        self.guarded(|| {
+            let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+            let txn = db.begin_write().map_err(|e| self.fail(e))?;
+            let stats = txn.stats().map_err(|e| self.fail(e))?;
+            let bytes = stats.allocated_pages() * stats.page_size() as u64;
+            txn.abort().map_err(|e| self.fail(e))?;
+            Ok(bytes)
+        })
+    }
+
     /// Rewrites the file to return freed pages to the file system.
     pub(crate) fn compact(&self) -> Result<bool, CacheError> {
         self.guarded(|| self.compact_raw())
@@ -339,16 +369,35 @@ impl Store {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = db.begin_read().map_err(|e| self.fail(e))?;
         let meta_table = txn.open_table(META).map_err(|e| self.fail(e))?;
-        let Some(meta) = meta_table.get(key).map_err(|e| self.fail(e))? else {
+        let Some(stored) = meta_table.get(key).map_err(|e| self.fail(e))? else {
             return Ok(None);
         };
-        let Some(meta) = Meta::decode(meta.value()) else {
+        let Some((meta, at)) = decode_stored(stored.value()) else {
             return Err(self.fail(redb::StorageError::Corrupted(format!(
                 "bad metadata for key {key:?}"
             ))));
         };
         if !with_value {
             return Ok(Some((meta, None)));
+        }
+        if let Some(pos) = at {
+            let size = meta.size;
+            let heap = txn.open_table(HEAP).map_err(|e| self.fail(e))?;
+            let mut pieces = Vec::new();
+            for item in heap
+                .range(heap::blobs(pos, size))
+                .map_err(|e| self.fail(e))?
+            {
+                let (blob, bytes) = item.map_err(|e| self.fail(e))?;
+                pieces.push((blob.value(), bytes));
+            }
+            let value = heap::gather(pos, size, pieces.iter().map(|(b, g)| (*b, g.value())));
+            return match value {
+                Some(value) => Ok(Some((meta, Some(value)))),
+                None => Err(self.fail(redb::StorageError::Corrupted(format!(
+                    "the value of key {key:?} is missing from the heap"
+                )))),
+            };
         }
         if chunked(key, meta.size) {
             // A file written before pieces existed has no chunk table, or the value whole.
@@ -392,7 +441,7 @@ impl Store {
         );
         for item in table.iter().map_err(|e| self.fail(e))? {
             let (key, meta) = item.map_err(|e| self.fail(e))?;
-            if let Some(meta) = Meta::decode(meta.value()) {
+            if let Some((meta, _)) = decode_stored(meta.value()) {
                 out.push((key.value().to_owned(), meta));
             }
         }
@@ -414,46 +463,82 @@ impl Store {
             let mut values = txn.open_table(VALUES).map_err(|e| self.fail(e))?;
             let mut chunks = txn.open_table(CHUNKS).map_err(|e| self.fail(e))?;
             let mut meta = txn.open_table(META).map_err(|e| self.fail(e))?;
+            let mut info = txn.open_table(INFO).map_err(|e| self.fail(e))?;
+            let get_info = |info: &redb::Table<'_, &str, u64>, key: &str| {
+                info.get(key).map(|v| v.map_or(0, |g| g.value()))
+            };
+            let tail = get_info(&info, heap::TAIL_KEY).map_err(|e| self.fail(e))?;
+            let live = get_info(&info, heap::LIVE_KEY).map_err(|e| self.fail(e))?;
+            let mut heap = HeapTxn::open(&txn, tail, live).map_err(|e| self.fail(e))?;
+            // Files from format 1 hold values in `values` and `chunks`; they go as their keys
+            // are rewritten or deleted.
+            let legacy = !values.is_empty().map_err(|e| self.fail(e))?
+                || !chunks.is_empty().map_err(|e| self.fail(e))?;
             if batch.clear {
                 values.retain(|_, _| false).map_err(|e| self.fail(e))?;
                 chunks.retain(|_, _| false).map_err(|e| self.fail(e))?;
                 meta.retain(|_, _| false).map_err(|e| self.fail(e))?;
+                heap.clear().map_err(|e| self.fail(e))?;
             }
-            // Drops the pieces of `key` from number `from` on.
-            let drop_pieces =
-                |chunks: &mut redb::Table<'_, (&str, u32), &[u8]>, key: &str, from: u32| {
-                    chunks
-                        .retain_in((key, from)..=(key, u32::MAX), |_, _| false)
-                        .map_err(|e| self.fail(e))
+            // Marks the value `meta` points at dead (the key is deleted or rewritten).
+            let release =
+                |heap: &mut HeapTxn<'_>, stored: Option<&[u8]>| match stored.and_then(stored_pos) {
+                    Some((pos, size)) => heap.release(pos, size),
+                    None => Ok(()),
                 };
+            let drop_legacy = |values: &mut redb::Table<'_, &str, &[u8]>,
+                               chunks: &mut redb::Table<'_, (&str, u32), &[u8]>,
+                               key: &str| {
+                values.remove(key)?;
+                chunks.retain_in((key, 0)..=(key, u32::MAX), |_, _| false)
+            };
             for key in &batch.deletes {
-                values.remove(&**key).map_err(|e| self.fail(e))?;
-                drop_pieces(&mut chunks, key, 0)?;
-                meta.remove(&**key).map_err(|e| self.fail(e))?;
+                let old = meta.remove(&**key).map_err(|e| self.fail(e))?;
+                release(&mut heap, old.as_ref().map(|g| g.value())).map_err(|e| self.fail(e))?;
+                drop(old);
+                if legacy {
+                    drop_legacy(&mut values, &mut chunks, key).map_err(|e| self.fail(e))?;
+                }
             }
             for (key, m, value) in &batch.puts {
-                if chunked(key, value.len() as u64) {
-                    values.remove(&**key).map_err(|e| self.fail(e))?;
-                    let mut n = 0u32;
-                    for piece in value.chunks(chunk_len(key)) {
-                        chunks
-                            .insert((&**key, n), piece)
-                            .map_err(|e| self.fail(e))?;
-                        n += 1;
-                    }
-                    drop_pieces(&mut chunks, key, n)?;
-                } else {
-                    values.insert(&**key, &**value).map_err(|e| self.fail(e))?;
-                    drop_pieces(&mut chunks, key, 0)?;
+                let old = meta
+                    .get(&**key)
+                    .map_err(|e| self.fail(e))?
+                    .map(|g| g.value().to_vec());
+                release(&mut heap, old.as_deref()).map_err(|e| self.fail(e))?;
+                if legacy {
+                    drop_legacy(&mut values, &mut chunks, key).map_err(|e| self.fail(e))?;
                 }
-                meta.insert(&**key, m.encode().as_slice())
+                let pos = heap.append(value).map_err(|e| self.fail(e))?;
+                meta.insert(&**key, encode_stored(m, pos).as_slice())
                     .map_err(|e| self.fail(e))?;
             }
             for (key, m) in &batch.touches {
-                meta.insert(&**key, m.encode().as_slice())
+                // Only the access tick changes; the value stays where it is.
+                let old = meta
+                    .get(&**key)
+                    .map_err(|e| self.fail(e))?
+                    .map(|g| g.value().to_vec());
+                if let Some((_, at)) = old.as_deref().and_then(decode_stored) {
+                    let new = match at {
+                        Some(pos) => encode_stored(m, pos),
+                        None => m.encode().to_vec(),
+                    };
+                    meta.insert(&**key, new.as_slice())
+                        .map_err(|e| self.fail(e))?;
+                }
+            }
+            if heap.wants_collect().map_err(|e| self.fail(e))? {
+                self.collect(&mut heap, &mut meta)
                     .map_err(|e| self.fail(e))?;
             }
-            let mut info = txn.open_table(INFO).map_err(|e| self.fail(e))?;
+            let (tail, live) = heap.finish().map_err(|e| self.fail(e))?;
+            info.insert(heap::TAIL_KEY, tail)
+                .map_err(|e| self.fail(e))?;
+            info.insert(heap::LIVE_KEY, live)
+                .map_err(|e| self.fail(e))?;
+            info.insert("format_version", DB_FORMAT_VERSION)
+                .map_err(|e| self.fail(e))?;
             info.insert("next_tick", batch.next_tick)
                 .map_err(|e| self.fail(e))?;
             if let Some(seq) = batch.logs_through {
@@ -473,6 +558,47 @@ impl Store {
         };
         txn.commit().map_err(|e| self.fail(e))?;
         Ok(allocated)
+    }
+
+    /// Moves the live values out of the heap's emptiest blobs (appending them again) and
+    /// drops those blobs, in the commit's transaction. A value that cannot be read back
+    /// (damage) is dropped with its entry, with a warning, rather than left pointing nowhere.
+    fn collect(
+        &self,
+        heap: &mut HeapTxn<'_>,
+        meta: &mut redb::Table<'_, &str, &[u8]>,
+    ) -> Result<(), redb::Error> {
+        let victims = heap.victims()?;
+        let mut moving = Vec::new();
+        for item in meta.iter()? {
+            let (key, stored) = item?;
+            if let Some((pos, size)) = stored_pos(stored.value())
+                && HeapTxn::touches(&victims, pos, size)
+            {
+                moving.push((key.value().to_owned(), stored.value().to_vec(), pos, size));
+            }
+        }
+        let moved = moving.len();
+        for (key, stored, pos, size) in moving {
+            match heap.read(pos, size)? {
+                Some(bytes) => {
+                    heap.release(pos, size)?;
+                    let new_pos = heap.append(&bytes)?;
+                    if let Some((m, _)) = decode_stored(&stored) {
+                        meta.insert(key.as_str(), encode_stored(&m, new_pos).as_slice())?;
+                    }
+                }
+                None => {
+                    tracing::warn!(path = %self.path.display(), key = %key, "cache value unreadable (damaged); entry dropped");
+                    meta.remove(key.as_str())?;
+                }
+            }
+        }
+        for blob in &victims {
+            heap.drop_blob(*blob)?;
+        }
+        tracing::debug!(path = %self.path.display(), blobs = victims.len(), values = moved, "cache heap compacted");
+        Ok(())
     }
 
     /// Applies replayed log records in one durable commit.

@@ -156,7 +156,7 @@ fn a_newer_format_is_refused_and_left_untouched() {
     else {
         panic!("expected NewerFormat, got {err:?}");
     };
-    assert_eq!((path, *found, *supported), (&db_path, 99, 1));
+    assert_eq!((path, *found, *supported), (&db_path, 99, 2));
     assert!(err.to_string().contains("untouched"), "{err}");
     assert!(
         std::fs::read(&db_path).unwrap() == before,

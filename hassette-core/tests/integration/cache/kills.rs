@@ -61,14 +61,44 @@ fn close_moves_everything_into_the_database_itself() {
     assert!(logs.is_empty(), "log files left after close: {logs:?}");
     let db = redb::Database::open(tmp.path().join("cache.redb")).unwrap();
     let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
-    let values = txn
-        .open_table(redb::TableDefinition::<&str, &[u8]>::new("values"))
+    // Format 2: `meta` holds each entry's metadata and where its value starts in the heap (a
+    // tag byte, then created, expires, size, tick and position as LEB128 varints); the heap
+    // is a stream cut into 4064-byte blobs.
+    let meta = txn
+        .open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))
         .unwrap();
+    let varints = |bytes: &[u8]| -> Vec<u64> {
+        assert_eq!(bytes[0], 2, "not a format 2 meta value");
+        let (mut out, mut v, mut shift) = (Vec::new(), 0u64, 0);
+        for &b in &bytes[1..] {
+            v |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b < 0x80 {
+                out.push(v);
+                (v, shift) = (0, 0);
+            }
+        }
+        out
+    };
+    let heap = txn
+        .open_table(redb::TableDefinition::<u64, &[u8]>::new("heap"))
+        .unwrap();
+    let mut stream = Vec::new();
+    for (n, item) in redb::ReadableTable::iter(&heap).unwrap().enumerate() {
+        let (blob, bytes) = item.unwrap();
+        assert_eq!(
+            blob.value(),
+            n as u64,
+            "the heap's blobs are not consecutive"
+        );
+        stream.extend_from_slice(bytes.value());
+    }
     for i in 0..100 {
-        let got = values
-            .get(format!("k{i}").as_str())
-            .unwrap()
-            .map(|v| v.value().to_vec());
+        let got = meta.get(format!("k{i}").as_str()).unwrap().map(|m| {
+            let fields = varints(m.value());
+            let (size, pos) = (fields[2] as usize, fields[4] as usize);
+            stream[pos..pos + size].to_vec()
+        });
         if i == 7 {
             assert!(got.is_none(), "the delete is not in the database");
         } else {

@@ -22,11 +22,10 @@ fn limited_to(dir: &std::path::Path, limit: u64) -> Cache {
 }
 
 /// Writes three times `limit` in `value_len`-byte values, checking the directory size every
-/// few writes: it never passes 110% of the limit, half the limit written evicts nothing
-/// (values of 1 KiB and more), at least `min_kept` of the limit is kept as values, and the
-/// most recent entries are the ones left. (The issue asks for 50% kept with 100 B values and
-/// 75% with 1 KiB and more: not met yet, see the README's cache section; the minimums here
-/// are what the design holds today, a little under what it measured.)
+/// few writes: it never passes 110% of the limit, half the limit written evicts nothing, at
+/// least `min_kept` of the limit is kept as values (the design's promise: half with 100 B
+/// values, three quarters with 1 KiB and more), and the most recent entries are the ones
+/// left.
 fn fill_three_times(limit: u64, value_len: usize, min_kept: f64) {
     let tmp = tempfile::tempdir().unwrap();
     let cache = limited_to(tmp.path(), limit);
@@ -58,15 +57,11 @@ fn fill_three_times(limit: u64, value_len: usize, min_kept: f64) {
         evicted_at_half.as_ref().map_or(0, |(s, _)| s.evictions)
     );
     let (at_half, len_at_half) = evicted_at_half.unwrap();
-    if value_len >= 1024 {
-        assert_eq!(
-            at_half.evictions, 0,
-            "half the limit written evicted: {at_half:?}"
-        );
-        assert_eq!(len_at_half, half);
-    }
-    // Not yet met for 100 B values: the issue wants no eviction at half the limit there
-    // too, but a 100 B entry takes about 2x its size in redb (see the README's cache section).
+    assert_eq!(
+        at_half.evictions, 0,
+        "half the limit written evicted: {at_half:?}"
+    );
+    assert_eq!(len_at_half, half);
     assert!(
         largest <= limit / 10 * 11,
         "directory reached {largest} bytes, over 110% of {limit} ({stats:?})"
@@ -97,22 +92,22 @@ fn fill_three_times(limit: u64, value_len: usize, min_kept: f64) {
 
 #[test]
 fn size_limit_holds_with_100b_values() {
-    fill_three_times(2 << 20, 100, 0.35);
+    fill_three_times(2 << 20, 100, 0.5);
 }
 
 #[test]
 fn size_limit_holds_with_1kib_values() {
-    fill_three_times(4 << 20, 1024, 0.42);
+    fill_three_times(8 << 20, 1024, 0.75);
 }
 
 #[test]
 fn size_limit_holds_with_16kib_values() {
-    fill_three_times(8 << 20, 16 * 1024, 0.5);
+    fill_three_times(8 << 20, 16 * 1024, 0.75);
 }
 
 #[test]
 fn size_limit_holds_with_64kib_values() {
-    fill_three_times(16 << 20, 64 * 1024, 0.55);
+    fill_three_times(16 << 20, 64 * 1024, 0.75);
 }
 
 #[test]
@@ -213,9 +208,9 @@ fn values_larger_than_the_log_cap_are_admitted_one_at_a_time() {
     cache.close().unwrap();
 }
 
-/// Values longer than a page are stored in pieces: overwriting one with a shorter or longer
-/// value, or deleting it, leaves no stale piece behind (a stale piece would make the value
-/// read back with the wrong length, an error).
+/// Values are packed end to end in page-sized blobs, a long one across several: overwriting
+/// one with a shorter or longer value, or deleting it, leaves nothing stale behind, and each
+/// reads back exactly from the file after a reopen.
 #[test]
 fn values_stored_in_pieces_read_back_exactly_after_overwrites_and_reopen() {
     let tmp = tempfile::tempdir().unwrap();
@@ -252,5 +247,122 @@ fn values_stored_in_pieces_read_back_exactly_after_overwrites_and_reopen() {
     cache.close().unwrap();
     let cache = open();
     assert_eq!(cache.get::<String>("b").unwrap(), Some(big(4_500, 'f')));
+    cache.close().unwrap();
+}
+
+/// Random overwrites (a cache's usual life) leave dead bytes in the heap's blobs, beside live
+/// values that keep each blob alive; the heap moves the live values of its emptiest blobs so
+/// that dead bytes do not crowd out live data: nothing is evicted while the live data is far
+/// under the limit, the directory stays within 110%, and every value reads back exactly, also
+/// after a reopen. Small values and large ones are mixed, so values span blobs too.
+#[test]
+fn random_overwrites_are_compacted_and_read_back_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limit = 4u64 << 20;
+    let cache = limited_to(tmp.path(), limit);
+    let mut model = std::collections::HashMap::new();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut largest = 0;
+    // 4,000 keys, mostly under 300 bytes and one in 50 up to 9 KB: about 1 MB live, a
+    // quarter of the limit; 60,000 writes, about 15 MB.
+    for i in 0..60_000u64 {
+        let key = format!("key{}", next() % 4_000);
+        let len = if next() % 50 == 0 {
+            next() % 9_000
+        } else {
+            next() % 300
+        };
+        let len = usize::try_from(len).unwrap() + 1;
+        let value = char::from(b'a' + u8::try_from(i % 26).unwrap())
+            .to_string()
+            .repeat(len);
+        cache.set(&key, &value).unwrap();
+        model.insert(key, value);
+        if i % 100 == 0 {
+            largest = largest.max(dir_size(tmp.path()));
+        }
+    }
+    cache.flush().unwrap();
+    let stats = cache.stats();
+    assert_eq!(
+        stats.evictions, 0,
+        "dead bytes crowded out live data: {stats:?}"
+    );
+    assert!(
+        largest <= limit / 10 * 11,
+        "directory reached {largest} bytes, over 110% of {limit}"
+    );
+    cache.close().unwrap();
+    let cache = limited_to(tmp.path(), limit);
+    for (key, value) in &model {
+        assert_eq!(
+            cache.get::<String>(key).unwrap().as_ref(),
+            Some(value),
+            "{key}"
+        );
+    }
+    cache.close().unwrap();
+}
+
+/// A cache file written before values moved to the heap (format 1: values in the `values`
+/// table, 32-byte metadata) opens, reads back, and is converted as its keys are rewritten.
+#[test]
+fn a_format_1_file_is_read_and_converted() {
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+    let values_t = TableDefinition::<&str, &[u8]>::new("values");
+    let meta_t = TableDefinition::<&str, &[u8]>::new("meta");
+    let info_t = TableDefinition::<&str, u64>::new("info");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("cache.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut values = txn.open_table(values_t).unwrap();
+            let mut meta = txn.open_table(meta_t).unwrap();
+            for (n, (key, json)) in [("old", "\"kept\""), ("rewritten", "1")].iter().enumerate() {
+                values.insert(*key, json.as_bytes()).unwrap();
+                // created (µs), expires (i64::MIN: none), size, tick: little-endian words.
+                let mut m = Vec::new();
+                m.extend_from_slice(&1_700_000_000_000_000i64.to_le_bytes());
+                m.extend_from_slice(&i64::MIN.to_le_bytes());
+                m.extend_from_slice(&(json.len() as u64).to_le_bytes());
+                m.extend_from_slice(&(n as u64).to_le_bytes());
+                meta.insert(*key, m.as_slice()).unwrap();
+            }
+            let mut info = txn.open_table(info_t).unwrap();
+            info.insert("format_version", 1).unwrap();
+            info.insert("next_tick", 2).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let cache = limited(tmp.path());
+    assert_eq!(cache.get::<String>("old").unwrap().as_deref(), Some("kept"));
+    assert_eq!(cache.get::<u32>("rewritten").unwrap(), Some(1));
+    cache.set("rewritten", &2u32).unwrap();
+    cache.set("new", &3u32).unwrap();
+    cache.close().unwrap();
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let values = txn.open_table(values_t).unwrap();
+        assert_eq!(
+            values.len().unwrap(),
+            1,
+            "only the untouched old value stays in `values`"
+        );
+        let info = txn.open_table(info_t).unwrap();
+        assert_eq!(info.get("format_version").unwrap().unwrap().value(), 2);
+    }
+    let cache = limited(tmp.path());
+    assert_eq!(cache.get::<String>("old").unwrap().as_deref(), Some("kept"));
+    assert_eq!(cache.get::<u32>("rewritten").unwrap(), Some(2));
+    assert_eq!(cache.get::<u32>("new").unwrap(), Some(3));
     cache.close().unwrap();
 }
