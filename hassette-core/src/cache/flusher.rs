@@ -122,11 +122,18 @@ impl Shared {
                 }
             }
             batch.next_tick = st.tick + 1;
-            // Measure when the live size moved by 1% of the target since the last count, or
-            // every 16th commit: counting walks every tree, too costly for every commit.
+            // Measure when the live size moved by 1% of the target since the last count (at
+            // most once a second, or at once past 10%), or every 16th commit: counting walks
+            // every tree, which at a commit each 50 ms (writes outrunning the disk) would
+            // take the flusher most of its time.
             let target = target_file_len(self.limit);
             st.commits_since_measure += 1;
-            batch.measure = st.live_bytes.abs_diff(st.measured_live) > target / 100
+            let moved = st.live_bytes.abs_diff(st.measured_live);
+            let recent = st
+                .last_measure
+                .is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1));
+            batch.measure = (moved > target / 100 && !recent)
+                || moved > target / 10
                 || st.commits_since_measure >= 16;
             batch.logs_through = old_log.as_ref().map(|(seq, _)| *seq);
             st.flush_wanted = false;
@@ -142,6 +149,7 @@ impl Shared {
             Ok(allocated) => {
                 if let Some(allocated) = *allocated {
                     st.commits_since_measure = 0;
+                    st.last_measure = Some(std::time::Instant::now());
                     st.measured_live = st.live_bytes;
                     self.measure(&mut st, allocated, store.file_len());
                 } else {
@@ -309,7 +317,7 @@ impl Shared {
                 let st = lock(&self.state);
                 st.live_bytes >= st.budget / 100 * 97
             };
-            let near = badly_placed && (full || allocated >= target / 100 * 38);
+            let near = badly_placed && (full || allocated >= target / 100 * 30);
             let in_window = if near {
                 let fresh = store.allocated_now()?;
                 let mut st = lock(&self.state);

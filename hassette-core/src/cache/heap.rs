@@ -19,6 +19,10 @@ pub(crate) const HEAP: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("h
 /// Blob number → how many of its bytes belong to live values.
 pub(crate) const HEAP_LIVE: TableDefinition<'_, u64, u64> = TableDefinition::new("heap_live");
 
+/// Values longer than this are not moved to free a blob: that would rewrite far more than
+/// it frees (the blobs at their ends go when their neighbours die).
+pub(crate) const MOVE_MAX: u64 = 4 * BLOB_LEN;
+
 /// A blob's length: one 4 KiB leaf page holds one entry of a `u64` key and this many bytes
 /// with redb's page and entry headers.
 pub(crate) const BLOB_LEN: u64 = 4064;
@@ -173,12 +177,18 @@ impl<'t> HeapTxn<'t> {
         ))
     }
 
-    /// Whether dead bytes are more than a sixteenth of the blobs (and worth a pass): the
-    /// file's budget must leave room for them, so they are kept few.
-    pub(crate) fn wants_collect(&self) -> Result<bool, redb::Error> {
+    /// The bytes of the blobs that belong to no live value.
+    pub(crate) fn dead(&self) -> Result<u64, redb::Error> {
+        Ok((self.heap.len()? * BLOB_LEN).saturating_sub(self.live_total))
+    }
+
+    /// Whether dead bytes grew by more than a sixteenth of the blobs since `floor` (what the
+    /// last pass left: bytes it could not free do not start a pass at every commit). The
+    /// file's budget must leave room for dead bytes, so they are kept few.
+    pub(crate) fn wants_collect(&self, floor: u64) -> Result<bool, redb::Error> {
         let held = self.heap.len()? * BLOB_LEN;
         let dead = held.saturating_sub(self.live_total);
-        Ok(dead > 64 * 1024 && dead > held / 16)
+        Ok(dead > 64 * 1024 && dead > floor + held / 16)
     }
 
     /// The emptiest blobs whose live bytes, moved, free half the dead bytes: the blobs to

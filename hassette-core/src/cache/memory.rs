@@ -92,6 +92,8 @@ pub(crate) struct State {
     pub(crate) last_fresh: Option<u64>,
     /// Commits since the last measured one.
     pub(crate) commits_since_measure: u32,
+    /// When the allocated pages were last counted.
+    pub(crate) last_measure: Option<std::time::Instant>,
 }
 
 impl State {
@@ -121,6 +123,7 @@ impl State {
             last_fresh: None,
             measured_live: 0,
             commits_since_measure: 0,
+            last_measure: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The redb database under the log: opening it safely, batched durable commits, cold reads.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use redb::{
@@ -87,6 +89,8 @@ pub(crate) struct Store {
     db: RwLock<Database>,
     /// redb panicked on this file: it is damaged, every later call fails fast.
     damaged: std::sync::atomic::AtomicBool,
+    /// The heap's dead bytes after its last compaction pass (see `HeapTxn::wants_collect`).
+    gc_floor: AtomicU64,
 }
 
 /// What `open` learned besides the store itself.
@@ -196,6 +200,7 @@ impl Store {
             path: path.to_path_buf(),
             db: RwLock::new(db),
             damaged: std::sync::atomic::AtomicBool::new(false),
+            gc_floor: AtomicU64::new(0),
         };
         let info = store.read_info().map_err(Failure::Corrupt)?;
         let (next_tick, logs_through) = match info {
@@ -500,7 +505,11 @@ impl Store {
                     drop_legacy(&mut values, &mut chunks, key).map_err(|e| self.fail(e))?;
                 }
             }
-            for (key, m, value) in &batch.puts {
+            // In access order, so the heap's order follows recency: least-recently-used
+            // entries, evicted together, then free whole blobs.
+            let mut puts: Vec<_> = batch.puts.iter().collect();
+            puts.sort_by_key(|(_, m, _)| m.tick);
+            for (key, m, value) in puts {
                 let old = meta
                     .get(&**key)
                     .map_err(|e| self.fail(e))?
@@ -528,9 +537,15 @@ impl Store {
                         .map_err(|e| self.fail(e))?;
                 }
             }
-            if heap.wants_collect().map_err(|e| self.fail(e))? {
+            let floor = self.gc_floor.load(Ordering::Relaxed);
+            let dead = heap.dead().map_err(|e| self.fail(e))?;
+            let floor = floor.min(dead);
+            self.gc_floor.store(floor, Ordering::Relaxed);
+            if heap.wants_collect(floor).map_err(|e| self.fail(e))? {
                 self.collect(&mut heap, &mut meta)
                     .map_err(|e| self.fail(e))?;
+                let left = heap.dead().map_err(|e| self.fail(e))?;
+                self.gc_floor.store(left, Ordering::Relaxed);
             }
             let (tail, live) = heap.finish().map_err(|e| self.fail(e))?;
             info.insert(heap::TAIL_KEY, tail)
@@ -578,8 +593,14 @@ impl Store {
                 moving.push((key.value().to_owned(), stored.value().to_vec(), pos, size));
             }
         }
-        let moved = moving.len();
+        let mut moved = 0;
+        let mut kept = BTreeSet::new();
         for (key, stored, pos, size) in moving {
+            if size > heap::MOVE_MAX {
+                kept.extend(victims.range(heap::blobs(pos, size)).copied());
+                continue;
+            }
+            moved += 1;
             match heap.read(pos, size)? {
                 Some(bytes) => {
                     heap.release(pos, size)?;
@@ -594,7 +615,7 @@ impl Store {
                 }
             }
         }
-        for blob in &victims {
+        for blob in victims.difference(&kept) {
             heap.drop_blob(*blob)?;
         }
         tracing::debug!(path = %self.path.display(), blobs = victims.len(), values = moved, "cache heap compacted");
