@@ -186,9 +186,8 @@ impl<'t> HeapTxn<'t> {
     /// last pass left: bytes it could not free do not start a pass at every commit). The
     /// file's budget must leave room for dead bytes, so they are kept few.
     pub(crate) fn wants_collect(&self, floor: u64) -> Result<bool, redb::Error> {
-        let held = self.heap.len()? * BLOB_LEN;
-        let dead = held.saturating_sub(self.live_total);
-        Ok(dead > 64 * 1024 && dead > floor + held / 16)
+        let dead = self.dead()?;
+        Ok(dead > 64 * 1024 && dead > floor + self.heap.len()? * BLOB_LEN / 16)
     }
 
     /// The emptiest blobs whose live bytes, moved, free half the dead bytes: the blobs to
@@ -203,8 +202,7 @@ impl<'t> HeapTxn<'t> {
             }
         }
         all.sort_unstable();
-        let held = self.heap.len()? * BLOB_LEN;
-        let goal = held.saturating_sub(self.live_total) / 2;
+        let goal = self.dead()? / 2;
         let mut freed = 0;
         let mut out = BTreeSet::new();
         for (live, blob) in all {

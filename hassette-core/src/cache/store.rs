@@ -25,13 +25,14 @@ pub(crate) const DB_FILE: &str = "cache.redb";
 
 /// Encoded values (JSON), by key, in format 1 files (now in the heap).
 const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
-/// Values longer than [`chunk_len`] of their key, in pieces: `(key, n)` holds bytes
+/// In format 1 files (read, no longer written), values longer than [`chunk_len`] of their
+/// key, in pieces: `(key, n)` holds bytes
 /// `n * chunk_len ..` of the value. redb stores a value larger than a page in a run of pages
 /// rounded up to a power of two (a 16 KiB value takes 32 KiB); pieces that fill one page
 /// each waste almost nothing.
 const CHUNKS: TableDefinition<'_, (&str, u32), &[u8]> = TableDefinition::new("chunks");
-/// Entry metadata ([`Meta::encode`]) and, since format 2, the value's position in the heap
-/// (8 bytes after it), by key: kept apart from the values so that loading the index and
+/// Entry metadata and, since format 2, the value's position in the heap
+/// ([`encode_stored`]; format 1: [`Meta::encode`]), by key: kept apart from the values so that loading the index and
 /// persisting access ticks never touch the (possibly large) values.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// `format_version`, `next_tick` and `logs_through` (every log file up to that sequence number
@@ -353,8 +354,7 @@ impl Store {
         self.guarded(|| {
             let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
             let txn = db.begin_write().map_err(|e| self.fail(e))?;
-            let stats = txn.stats().map_err(|e| self.fail(e))?;
-            let bytes = stats.allocated_pages() * stats.page_size() as u64;
+            let bytes = allocated_bytes(&txn).map_err(|e| self.fail(e))?;
             txn.abort().map_err(|e| self.fail(e))?;
             Ok(bytes)
         })
@@ -563,11 +563,7 @@ impl Store {
         // What the file really needs, from the allocator's own count: the flusher sets its
         // budget from it.
         let allocated = if batch.measure {
-            Some(
-                txn.stats()
-                    .map(|s| s.allocated_pages() * s.page_size() as u64)
-                    .map_err(|e| self.fail(e))?,
-            )
+            Some(allocated_bytes(&txn).map_err(|e| self.fail(e))?)
         } else {
             None
         };
@@ -670,6 +666,13 @@ impl Store {
         let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
         db.compact().map_err(|e| self.fail(e))
     }
+}
+
+/// The bytes of pages the database has allocated, by redb's own count (a walk of every
+/// table's tree).
+fn allocated_bytes(txn: &redb::WriteTransaction) -> Result<u64, redb::StorageError> {
+    txn.stats()
+        .map(|s| s.allocated_pages() * s.page_size() as u64)
 }
 
 /// Runs `f`, catching a panic (from redb) and returning its message instead.
