@@ -62,6 +62,9 @@ pub(crate) struct State {
     pub(crate) version: u64,
     pub(crate) tick: u64,
     pub(crate) wal: Wal,
+    /// Bytes of the rotated log whose commit is in progress: with the current log they are
+    /// what the log cap counts.
+    pub(crate) committing: u64,
     /// Bytes of values held in memory.
     pub(crate) hot_bytes: u64,
     /// What live entries count toward the size limit (exact once `complete`).
@@ -108,6 +111,7 @@ impl State {
             version: 0,
             tick: next_tick,
             wal,
+            committing: 0,
             hot_bytes: 0,
             live_bytes: 0,
             live_count: 0,

@@ -26,7 +26,8 @@ pub(crate) struct Shared {
     pub(crate) memory_budget: u64,
     /// Log size that asks the flusher to run early.
     pub(crate) log_soft: u64,
-    /// Log size at which writers wait for the flusher (the log counts toward the size limit).
+    /// Bytes not yet durable in the database (the current log and the one being committed)
+    /// at which writers wait for the flusher (the logs count toward the size limit).
     pub(crate) log_hard: u64,
     pub(crate) flush_interval: Duration,
     /// How often access ticks of entries that were only read are written (see `flush_once`).
@@ -305,15 +306,18 @@ impl Shared {
     }
 
     /// Waits while the log is at its cap: the only time a writer waits, and only when writes
-    /// outrun the disk.
+    /// outrun the disk. The log being committed counts toward the cap: writers that outrun
+    /// the disk then take turns with the commit instead of running beside it, so that the
+    /// cache's background work and its writers together never hold every core of a small
+    /// machine for a whole commit (a timer on the same runtime would wait that long).
     pub(crate) fn room_in_log<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
     ) -> Result<MutexGuard<'a, State>, CacheError> {
-        if st.wal.len() >= self.log_hard {
+        if st.wal.len() + st.committing >= self.log_hard {
             st.counters.log_waits += 1;
         }
-        while st.wal.len() >= self.log_hard {
+        while st.wal.len() + st.committing >= self.log_hard {
             if st.closed {
                 return Err(CacheError::Closed {
                     path: self.dir.clone(),
