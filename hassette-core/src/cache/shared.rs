@@ -314,10 +314,11 @@ impl Shared {
         &'a self,
         mut st: MutexGuard<'a, State>,
     ) -> Result<MutexGuard<'a, State>, CacheError> {
-        if st.wal.len() + st.committing >= self.log_hard {
+        let at_cap = |st: &State| st.wal.len() + st.committing >= self.log_hard;
+        if at_cap(&st) {
             st.counters.log_waits += 1;
         }
-        while st.wal.len() + st.committing >= self.log_hard {
+        while at_cap(&st) {
             if st.closed {
                 return Err(CacheError::Closed {
                     path: self.dir.clone(),

@@ -26,14 +26,13 @@ pub(crate) const DB_FILE: &str = "cache.redb";
 /// Encoded values (JSON), by key, in format 1 files (now in the heap).
 const VALUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("values");
 /// In format 1 files (read, no longer written), values longer than [`chunk_len`] of their
-/// key, in pieces: `(key, n)` holds bytes
-/// `n * chunk_len ..` of the value. redb stores a value larger than a page in a run of pages
-/// rounded up to a power of two (a 16 KiB value takes 32 KiB); pieces that fill one page
-/// each waste almost nothing.
+/// key, in pieces: `(key, n)` holds bytes `n * chunk_len ..` of the value. redb stores a
+/// value larger than a page in a run of pages rounded up to a power of two (a 16 KiB value
+/// takes 32 KiB); pieces that fill one page each waste almost nothing.
 const CHUNKS: TableDefinition<'_, (&str, u32), &[u8]> = TableDefinition::new("chunks");
-/// Entry metadata and, since format 2, the value's position in the heap
-/// ([`encode_stored`]; format 1: [`Meta::encode`]), by key: kept apart from the values so that loading the index and
-/// persisting access ticks never touch the (possibly large) values.
+/// Entry metadata and, since format 2, the value's position in the heap ([`encode_stored`];
+/// format 1: [`Meta::encode`]), by key: kept apart from the values so that loading the index
+/// and persisting access ticks never touch the (possibly large) values.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// `format_version`, `next_tick` and `logs_through` (every log file up to that sequence number
 /// is in the database: one left behind because it could not be deleted is not replayed).
