@@ -9,7 +9,11 @@
 //! dir/limit seen while writing 3x the limit, and evictions after writing half of it, for
 //! 100 B, 1 KiB, 16 KiB and 64 KiB values), bytes written to disk by a read-only workload
 //! (`HASSETTE_BENCH_READ_SECS`, default 20), and how late a 5 ms timer fires on a runtime
-//! whose other tasks write 16 KiB values (`HASSETTE_BENCH_TIMER_SECS`, default 5).
+//! whose other tasks write 16 KiB values (`HASSETTE_BENCH_TIMER_SECS`, default 20), the timer
+//! awaited in a spawned task (as hassette's scheduler runs timers) and on the `block_on` thread,
+//! beside three floors without the cache (see [`Beside`]). A tokio timer on a quiet runtime is
+//! itself 0-2 ms late: its wheel rounds the deadline up to the next millisecond, and a parked
+//! worker sleeps in whole milliseconds counted from the millisecond it parked in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -295,9 +299,43 @@ fn read_only(secs: u64) {
     );
 }
 
-/// How late a 5 ms timer fires while `writer_tasks` tasks on the same 2-worker runtime write
-/// 16 KiB values.
-fn timer_lateness(secs: u64, writer_tasks: usize, use_cache: bool) {
+/// Where the timer of [`timer_lateness`] waits.
+#[derive(Clone, Copy, PartialEq)]
+enum TimerOn {
+    /// A task spawned on the runtime, as hassette's scheduler runs an app's timers.
+    Task,
+    /// The `block_on` thread: one more thread that must get a CPU when the timer fires.
+    BlockOn,
+}
+
+/// What runs beside the timer of [`timer_lateness`].
+#[derive(Clone, Copy, PartialEq)]
+enum Beside {
+    /// Nothing: the timer alone.
+    Nothing,
+    /// 8 tasks encoding 16 KiB values without the cache: the same CPU work, every core busy.
+    Encoders,
+    /// A thread waking a task at random moments (0-2 ms apart), so that the workers park and
+    /// wake at random phases, as cache writers waiting for the disk make them do: what a
+    /// tokio timer gets from the runtime itself then, without the cache.
+    Wakeups,
+    /// 8 tasks writing 16 KiB values to the cache as fast as it takes them.
+    CacheWriters,
+}
+
+impl Beside {
+    fn name(self) -> &'static str {
+        match self {
+            Beside::Nothing => "0_encoders",
+            Beside::Encoders => "8_encoders",
+            Beside::Wakeups => "random_wakeups",
+            Beside::CacheWriters => "8_cache_writers",
+        }
+    }
+}
+
+/// How late a 5 ms timer fires on a 2-worker runtime while `beside` runs on it.
+fn timer_lateness(secs: u64, beside: Beside, on: TimerOn) {
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::open(CacheOptions::new(tmp.path(), "Bench").size_limit(LIMIT)).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -307,19 +345,22 @@ fn timer_lateness(secs: u64, writer_tasks: usize, use_cache: bool) {
         .unwrap();
     let (late, writes) = rt.block_on(async move {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut writers = Vec::new();
-        for w in 0..writer_tasks {
+        let mut workers = Vec::new();
+        let tasks = match beside {
+            Beside::Encoders | Beside::CacheWriters => 8,
+            Beside::Nothing | Beside::Wakeups => 0,
+        };
+        for w in 0..tasks {
             let cache = cache.clone();
             let stop = stop.clone();
-            writers.push(tokio::spawn(async move {
+            workers.push(tokio::spawn(async move {
                 let value = "x".repeat(16 * 1024 - 2);
                 let mut n = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let key = format!("w{w}:{}", n % 2000);
-                    if use_cache {
+                    if beside == Beside::CacheWriters {
                         cache.set(&key, &value).unwrap();
                     } else {
-                        // The same CPU work without the cache: encoding the value.
                         std::hint::black_box(serde_json::to_vec(&(&key, &value)).unwrap());
                     }
                     n += 1;
@@ -328,19 +369,45 @@ fn timer_lateness(secs: u64, writer_tasks: usize, use_cache: bool) {
                 n
             }));
         }
-        let mut late = Vec::new();
-        let start = Instant::now();
-        while start.elapsed().as_secs() < secs {
-            let t = Instant::now();
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            let over = t
-                .elapsed()
-                .saturating_sub(std::time::Duration::from_millis(5));
-            late.push(over.as_nanos() as u64);
+        if beside == Beside::Wakeups {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_micros(fastrand::u64(0..2000)));
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+            });
+            workers.push(tokio::spawn(async move {
+                let mut n = 0;
+                while rx.recv().await.is_some() {
+                    n += 1;
+                }
+                n
+            }));
         }
+        let timer = async move {
+            let mut late = Vec::new();
+            let start = Instant::now();
+            while start.elapsed().as_secs() < secs {
+                let t = Instant::now();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                let over = t
+                    .elapsed()
+                    .saturating_sub(std::time::Duration::from_millis(5));
+                late.push(over.as_nanos() as u64);
+            }
+            late
+        };
+        let late = match on {
+            TimerOn::Task => tokio::spawn(timer).await.unwrap(),
+            TimerOn::BlockOn => timer.await,
+        };
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut writes = 0;
-        for w in writers {
+        for w in workers {
             writes += w.await.unwrap();
         }
         (late, writes)
@@ -349,11 +416,12 @@ fn timer_lateness(secs: u64, writer_tasks: usize, use_cache: bool) {
     late.sort_unstable();
     let pct = |p: f64| late[((late.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
     println!(
-        "{{\"impl\": \"hassette\", \"workload\": \"timer_lateness_{writer_tasks}_{}\", \"timers\": {}, \"writes\": {writes}, \"p50_ms\": {:.3}, \"p99_ms\": {:.3}, \"max_ms\": {:.3}}}",
-        if use_cache {
-            "cache_writers"
+        "{{\"impl\": \"hassette\", \"workload\": \"timer_lateness_{}{}\", \"timers\": {}, \"writes\": {writes}, \"p50_ms\": {:.3}, \"p99_ms\": {:.3}, \"max_ms\": {:.3}}}",
+        beside.name(),
+        if on == TimerOn::BlockOn {
+            "_block_on"
         } else {
-            "encoders"
+            ""
         },
         late.len(),
         pct(0.5),
@@ -382,11 +450,18 @@ fn main() {
         read_only(env("HASSETTE_BENCH_READ_SECS", 20) as u64);
     }
     if only.is_empty() || only == "timer" {
-        // The machine's own noise floor first: the timer alone, then beside 8 tasks doing the
-        // same CPU work without the cache.
-        let secs = env("HASSETTE_BENCH_TIMER_SECS", 5) as u64;
-        timer_lateness(secs, 0, false);
-        timer_lateness(secs, 8, false);
-        timer_lateness(secs, 8, true);
+        // The floors first: the timer alone, beside the same CPU work without the cache, and
+        // on a runtime woken at random moments without the cache.
+        let secs = env("HASSETTE_BENCH_TIMER_SECS", 20) as u64;
+        for on in [TimerOn::Task, TimerOn::BlockOn] {
+            for beside in [
+                Beside::Nothing,
+                Beside::Encoders,
+                Beside::Wakeups,
+                Beside::CacheWriters,
+            ] {
+                timer_lateness(secs, beside, on);
+            }
+        }
     }
 }

@@ -140,7 +140,7 @@ impl Shared {
                 || moved > target / 10;
             batch.logs_through = old_log.as_ref().map(|(seq, _)| *seq);
             st.flush_wanted = false;
-            self.writers_cv.notify_all();
+            self.wake_writer(&st);
             (batch, old_log)
         };
         if batch.is_empty() && old_log.is_none() && retained.is_empty() {
@@ -191,7 +191,11 @@ impl Shared {
                 st.flush_error = Some(err.to_string());
             }
         }
-        self.writers_cv.notify_all();
+        if st.flush_error.is_some() {
+            self.writers_cv.notify_all();
+        } else {
+            self.wake_writer(&st);
+        }
         drop(st);
         retained.extend(old_log.map(|(_, path)| path));
         let result = result.map(drop);
@@ -230,6 +234,7 @@ impl Shared {
             // runtime workers they run on) for the whole pass.
             if n % 256 == 255 {
                 drop(st);
+                super::shared::give_way();
                 st = lock(&self.state);
             }
             // Skip entries read or written since the candidates were listed: they are recent.

@@ -497,6 +497,7 @@ impl Store {
                 chunks.retain_in((key, 0)..=(key, u32::MAX), |_, _| false)
             };
             for key in &batch.deletes {
+                super::shared::give_way();
                 let old = meta.remove(&**key).map_err(|e| self.fail(e))?;
                 release(&mut heap, old.as_ref().map(|g| g.value())).map_err(|e| self.fail(e))?;
                 drop(old);
@@ -509,6 +510,7 @@ impl Store {
             let mut puts: Vec<_> = batch.puts.iter().collect();
             puts.sort_by_key(|(_, m, _)| m.tick);
             for (key, m, value) in puts {
+                super::shared::give_way();
                 let old = meta
                     .get(&**key)
                     .map_err(|e| self.fail(e))?
@@ -591,6 +593,7 @@ impl Store {
         let mut moved = 0;
         let mut kept = BTreeSet::new();
         for (key, stored, pos, size) in moving {
+            super::shared::give_way();
             if size > heap::MOVE_MAX {
                 kept.extend(victims.range(heap::blobs(pos, size)).copied());
                 continue;
