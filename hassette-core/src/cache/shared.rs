@@ -591,34 +591,49 @@ pub(crate) fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// How much CPU time a cache thread runs between offers of its CPU (see [`give_way`]).
+/// How long a cache thread runs between offers of its CPU (see [`give_way`]).
 const GIVE_WAY_EVERY: Duration = Duration::from_micros(250);
 
 thread_local! {
-    static LAST_GAVE_WAY: std::cell::Cell<Option<std::time::Instant>> =
+    /// When this thread's current stretch of cache work began, and its last cache call.
+    static STRETCH: std::cell::Cell<Option<(std::time::Instant, std::time::Instant)>> =
         const { std::cell::Cell::new(None) };
 }
 
-/// Offers the CPU to another thread waiting for it, at most every [`GIVE_WAY_EVERY`] per
-/// thread: called by every cache call and, between entries, by the flusher's long passes.
+/// Offers the CPU to another thread waiting for it, once a thread has made cache calls for
+/// [`GIVE_WAY_EVERY`] without a pause as long: called by every cache call and, between
+/// entries, by the flusher's long passes.
 ///
 /// Writers that outrun the disk keep a small machine's every core busy: the runtime's
 /// workers and the flusher. A thread woken then (the worker whose timer is due, the thread
 /// in `block_on`) is not let in by the kernel until the running one sleeps or the next
 /// scheduler tick comes, up to 4 ms on a 250 Hz kernel. A yield lets it in at once; when
-/// nothing waits, it costs one system call.
+/// nothing waits, it costs one system call. A call after a pause starts a new stretch
+/// without yielding: the thread has not held the CPU, and a yield then would only hand it to
+/// a thread that may keep it a whole tick (the flusher loading the index just after an open).
 pub(crate) fn give_way() {
-    LAST_GAVE_WAY.with(|last| {
+    STRETCH.with(|stretch| {
         let now = std::time::Instant::now();
-        match last.get() {
-            Some(at) if now.duration_since(at) < GIVE_WAY_EVERY => {}
-            Some(_) => {
+        let start = match stretch.get() {
+            Some((start, last)) if must_give_way(start, last, now) => {
                 std::thread::yield_now();
-                last.set(Some(std::time::Instant::now()));
+                std::time::Instant::now()
             }
-            None => last.set(Some(now)),
-        }
+            Some((start, last)) if now.duration_since(last) < GIVE_WAY_EVERY => start,
+            _ => now,
+        };
+        stretch.set(Some((start, now)));
     });
+}
+
+/// Whether a thread whose stretch of cache calls began at `start`, and whose last call was at
+/// `last`, must yield at `now`: it has run a whole [`GIVE_WAY_EVERY`] without such a pause.
+fn must_give_way(
+    start: std::time::Instant,
+    last: std::time::Instant,
+    now: std::time::Instant,
+) -> bool {
+    now.duration_since(last) < GIVE_WAY_EVERY && now.duration_since(start) >= GIVE_WAY_EVERY
 }
 
 /// Where a damaged log file is kept: beside it, named after the time it was found.
@@ -673,4 +688,25 @@ pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
             })
             .sum()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GIVE_WAY_EVERY, must_give_way};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_thread_gives_way_after_a_stretch_of_calls_but_not_after_a_pause() {
+        let t0 = Instant::now();
+        let at = |us: u64| t0 + Duration::from_micros(us);
+        let every = GIVE_WAY_EVERY.as_micros() as u64;
+        // Calls close together: no yield until the stretch is as long as GIVE_WAY_EVERY.
+        assert!(!must_give_way(t0, at(every - 10), at(every - 5)));
+        assert!(must_give_way(t0, at(every - 5), at(every)));
+        assert!(must_give_way(t0, at(4 * every), at(4 * every + 1)));
+        // A pause as long as GIVE_WAY_EVERY since the last call: the thread did not hold the
+        // CPU, however long ago its stretch began.
+        assert!(!must_give_way(t0, at(every), at(2 * every)));
+        assert!(!must_give_way(t0, at(10), at(10 * every)));
+    }
 }

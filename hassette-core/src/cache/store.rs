@@ -444,6 +444,7 @@ impl Store {
             usize::try_from(table.len().map_err(|e| self.fail(e))?).unwrap_or(0),
         );
         for item in table.iter().map_err(|e| self.fail(e))? {
+            super::shared::give_way();
             let (key, meta) = item.map_err(|e| self.fail(e))?;
             if let Some((meta, _)) = decode_stored(meta.value()) {
                 out.push((key.value().to_owned(), meta));
