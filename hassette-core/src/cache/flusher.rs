@@ -150,8 +150,8 @@ impl Shared {
         let mut st = lock(&self.state);
         st.committing = 0;
         match &result {
-            Ok(allocated) => {
-                if let Some(allocated) = *allocated {
+            Ok(committed) => {
+                if let Some(allocated) = committed.allocated {
                     st.commits_since_measure = 0;
                     st.last_measure = Some(std::time::Instant::now());
                     st.measured_live = st.live_bytes;
@@ -172,6 +172,9 @@ impl Shared {
                             st.map.remove(&key);
                         }
                     }
+                }
+                for key in &committed.lost {
+                    st.lose(key);
                 }
                 st.counters.flushes += 1;
                 st.flush_error = None;

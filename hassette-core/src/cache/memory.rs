@@ -245,6 +245,21 @@ impl State {
         );
     }
 
+    /// Forgets an entry the database dropped as unreadable (see `Store::collect`), unless it
+    /// was written again since: memory must not go on answering for a key the file lost.
+    pub(crate) fn lose(&mut self, key: &str) {
+        let Some((key, slot)) = self.map.get_key_value(key) else {
+            return;
+        };
+        if slot.dirty || !slot.committed {
+            return;
+        }
+        let (key, live, meta) = (key.clone(), slot.live, slot.meta);
+        let hot = slot.value.as_ref().map_or(0, |v| v.len() as u64);
+        self.forget(&key, live, meta, hot);
+        self.map.remove(&key);
+    }
+
     /// Keeps a value read from disk in memory if the budget allows.
     pub(crate) fn promote(&mut self, key: &str, value: &Arc<[u8]>, budget: u64) {
         if self.hot_bytes + value.len() as u64 > budget {

@@ -75,6 +75,17 @@ pub(crate) struct Batch {
     pub(crate) measure: bool,
 }
 
+/// What a commit reports besides success.
+#[derive(Debug, Default)]
+pub(crate) struct Committed {
+    /// When the batch asked to `measure`: the bytes of pages the database has allocated (live
+    /// data, redb's own tables, and the pages this commit replaces, which are freed once it is
+    /// durable).
+    pub(crate) allocated: Option<u64>,
+    /// Keys whose value the heap's compaction found unreadable (damage) and dropped.
+    pub(crate) lost: Vec<String>,
+}
+
 impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
         !self.clear && self.puts.is_empty() && self.deletes.is_empty() && self.touches.is_empty()
@@ -341,10 +352,8 @@ impl Store {
         self.guarded(|| self.load_index_raw())
     }
 
-    /// Writes `batch` in one durable commit: the only fsync the cache does. Returns, when
-    /// `batch.measure`, the bytes of pages the database has allocated (live data, redb's own tables, and the pages
-    /// this commit replaces, which are freed once it is durable).
-    pub(crate) fn commit(&self, batch: &Batch) -> Result<Option<u64>, CacheError> {
+    /// Writes `batch` in one durable commit: the only fsync the cache does.
+    pub(crate) fn commit(&self, batch: &Batch) -> Result<Committed, CacheError> {
         self.guarded(|| self.commit_raw(batch))
     }
 
@@ -454,7 +463,7 @@ impl Store {
     }
 
     /// Writes `batch` in one durable commit: the only fsync the cache does.
-    fn commit_raw(&self, batch: &Batch) -> Result<Option<u64>, CacheError> {
+    fn commit_raw(&self, batch: &Batch) -> Result<Committed, CacheError> {
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let mut txn = db.begin_write().map_err(|e| self.fail(e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| {
@@ -464,6 +473,7 @@ impl Store {
         })?;
         // Keeps the open after a crash fast: the allocator state is saved with each commit.
         txn.set_quick_repair(true);
+        let mut lost = Vec::new();
         {
             let mut values = txn.open_table(VALUES).map_err(|e| self.fail(e))?;
             let mut chunks = txn.open_table(CHUNKS).map_err(|e| self.fail(e))?;
@@ -544,7 +554,8 @@ impl Store {
             let floor = floor.min(dead);
             self.gc_floor.store(floor, Ordering::Relaxed);
             if heap.wants_collect(floor).map_err(|e| self.fail(e))? {
-                self.collect(&mut heap, &mut meta)
+                lost = self
+                    .collect(&mut heap, &mut meta)
                     .map_err(|e| self.fail(e))?;
                 let left = heap.dead().map_err(|e| self.fail(e))?;
                 self.gc_floor.store(left, Ordering::Relaxed);
@@ -570,17 +581,18 @@ impl Store {
             None
         };
         txn.commit().map_err(|e| self.fail(e))?;
-        Ok(allocated)
+        Ok(Committed { allocated, lost })
     }
 
     /// Moves the live values out of the heap's emptiest blobs (appending them again) and
     /// drops those blobs, in the commit's transaction. A value that cannot be read back
-    /// (damage) is dropped with its entry, with a warning, rather than left pointing nowhere.
+    /// (damage) is dropped with its entry, with a warning, rather than left pointing nowhere;
+    /// the keys so dropped are returned, for memory to forget them too.
     fn collect(
         &self,
         heap: &mut HeapTxn<'_>,
         meta: &mut redb::Table<'_, &str, &[u8]>,
-    ) -> Result<(), redb::Error> {
+    ) -> Result<Vec<String>, redb::Error> {
         let victims = heap.victims()?;
         let mut moving = Vec::new();
         for item in meta.iter()? {
@@ -593,6 +605,7 @@ impl Store {
         }
         let mut moved = 0;
         let mut kept = BTreeSet::new();
+        let mut lost = Vec::new();
         for (key, stored, pos, size) in moving {
             super::shared::give_way();
             if size > heap::MOVE_MAX {
@@ -611,6 +624,7 @@ impl Store {
                 None => {
                     tracing::warn!(path = %self.path.display(), key = %key, "cache value unreadable (damaged); entry dropped");
                     meta.remove(key.as_str())?;
+                    lost.push(key);
                 }
             }
         }
@@ -618,7 +632,7 @@ impl Store {
             heap.drop_blob(*blob)?;
         }
         tracing::debug!(path = %self.path.display(), blobs = victims.len(), values = moved, "cache heap compacted");
-        Ok(())
+        Ok(lost)
     }
 
     /// Applies replayed log records in one durable commit.
