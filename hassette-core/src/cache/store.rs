@@ -102,6 +102,11 @@ pub(crate) struct Store {
     damaged: std::sync::atomic::AtomicBool,
     /// The heap's dead bytes after its last compaction pass (see `HeapTxn::wants_collect`).
     gc_floor: AtomicU64,
+    /// An I/O error reached redb (a full disk during a commit): redb then refuses every later
+    /// call until the database is closed and opened again, which the next call does first.
+    needs_reopen: std::sync::atomic::AtomicBool,
+    /// redb's page cache size, for a reopen.
+    cache_bytes: usize,
 }
 
 /// What `open` learned besides the store itself.
@@ -212,6 +217,8 @@ impl Store {
             db: RwLock::new(db),
             damaged: std::sync::atomic::AtomicBool::new(false),
             gc_floor: AtomicU64::new(0),
+            needs_reopen: std::sync::atomic::AtomicBool::new(false),
+            cache_bytes,
         };
         let info = store.read_info().map_err(Failure::Corrupt)?;
         let (next_tick, logs_through) = match info {
@@ -330,6 +337,9 @@ impl Store {
         if self.damaged.load(Ordering::Relaxed) {
             return Err(damaged());
         }
+        if self.needs_reopen.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
         contain(op).unwrap_or_else(|why| {
             self.damaged.store(true, Ordering::Relaxed);
             tracing::error!(
@@ -374,7 +384,46 @@ impl Store {
     }
 
     fn fail(&self, e: impl Into<redb::Error>) -> CacheError {
+        let e = e.into();
+        if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+            self.needs_reopen.store(true, Ordering::Release);
+        }
         CacheError::storage(&self.path, e)
+    }
+
+    /// Closes the database and opens it again, after an I/O error made redb refuse every call
+    /// (it keeps the file as the last durable commit left it; the failed commit's changes are
+    /// still pending in memory and in the log). Until it succeeds, nothing touches the file.
+    fn reopen(&self) -> Result<(), CacheError> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if !self.needs_reopen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // The old database must be dropped (its file lock released) before the file is opened
+        // again: an empty in-memory one stands in meanwhile, and stays, unused, if the open
+        // fails (every call then tries the reopen first, and fails with its error).
+        let stand_in = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| CacheError::storage(&self.path, e))?;
+        drop(std::mem::replace(&mut *db, stand_in));
+        let fresh = contain(|| {
+            Database::builder()
+                .set_cache_size(self.cache_bytes)
+                .create(&self.path)
+        })
+        .map_err(|why| CacheError::Damaged {
+            path: self.path.clone(),
+            reason: why,
+        })?
+        .map_err(|e| CacheError::storage(&self.path, e))?;
+        *db = fresh;
+        self.needs_reopen.store(false, Ordering::Release);
+        tracing::warn!(
+            path = %self.path.display(),
+            "the cache file {} was opened again after an I/O error",
+            self.path.display()
+        );
+        Ok(())
     }
 
     /// Reads one entry's metadata and, when `with_value`, its value.

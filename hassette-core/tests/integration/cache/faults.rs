@@ -167,3 +167,57 @@ fn a_read_only_directory_loses_nothing_acknowledged_clean_close() {
 fn a_read_only_directory_loses_nothing_acknowledged_sigkill() {
     read_only_dir(true);
 }
+
+/// A commit that meets the full disk (not only a log write) leaves redb refusing every later
+/// call ("previous I/O error") until the database is opened again: once there is room, the
+/// cache does that by itself, commits what was pending, and closes cleanly.
+#[test]
+fn a_commit_that_meets_a_full_disk_is_retried_once_there_is_room() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let disk = SmallDisk::new(8 << 20);
+    let dir = disk.mount.join("cache");
+    let open = || {
+        hassette_core::cache::Cache::open(
+            hassette_core::cache::CacheOptions::new(&dir, "TestApp")
+                .flush_interval(Duration::from_secs(3600)),
+        )
+        .unwrap()
+    };
+    let cache = open();
+    let value = "v".repeat(2000);
+    for i in 0..500 {
+        cache.set(&format!("k{i:04}"), &value).unwrap();
+    }
+    // Everything is in the log; the commit that moves it into the database needs new pages
+    // (about 1 MB), but the new log file the flush starts with (one page) still fits.
+    let ballast = fill_disk(&disk.mount);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ballast)
+        .unwrap();
+    f.set_len(f.metadata().unwrap().len() - 16 * 1024).unwrap();
+    drop(f);
+    let err = cache.flush().expect_err("a commit on a full disk fails");
+    assert!(
+        format!("{err}").contains("No space left on device"),
+        "the error does not say the disk is full: {err}"
+    );
+    std::fs::remove_file(ballast).unwrap();
+    cache
+        .flush()
+        .expect("the commit succeeds once there is room");
+    cache.set("after", &1).unwrap();
+    cache.close().expect("a clean close");
+    let cache = open();
+    for i in 0..500 {
+        assert_eq!(
+            cache.get::<String>(&format!("k{i:04}")).unwrap().as_deref(),
+            Some(value.as_str()),
+            "k{i:04}"
+        );
+    }
+    assert_eq!(cache.get::<i32>("after").unwrap(), Some(1));
+}
