@@ -172,7 +172,7 @@ impl Store {
 
     fn try_open_unguarded(path: &Path, cache_bytes: usize) -> Result<Opened, Failure> {
         Self::check_version(path)?;
-        let mut db = match Database::builder().set_cache_size(cache_bytes).create(path) {
+        let mut db = match create_db(path, cache_bytes) {
             Ok(db) => {
                 crate::private_files::restrict_file(path)
                     .map_err(|e| Failure::Fatal(CacheError::io(path, e)))?;
@@ -338,7 +338,8 @@ impl Store {
             return Err(damaged());
         }
         if self.needs_reopen.load(Ordering::Acquire) {
-            self.reopen()?;
+            // Opening may repair the file: not on a runtime worker's time.
+            super::shared::off_the_runtime(|| self.reopen())?;
         }
         contain(op).unwrap_or_else(|why| {
             self.damaged.store(true, Ordering::Relaxed);
@@ -406,16 +407,12 @@ impl Store {
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|e| CacheError::storage(&self.path, e))?;
         drop(std::mem::replace(&mut *db, stand_in));
-        let fresh = contain(|| {
-            Database::builder()
-                .set_cache_size(self.cache_bytes)
-                .create(&self.path)
-        })
-        .map_err(|why| CacheError::Damaged {
-            path: self.path.clone(),
-            reason: why,
-        })?
-        .map_err(|e| CacheError::storage(&self.path, e))?;
+        let fresh = contain(|| create_db(&self.path, self.cache_bytes))
+            .map_err(|why| CacheError::Damaged {
+                path: self.path.clone(),
+                reason: why,
+            })?
+            .map_err(|e| CacheError::storage(&self.path, e))?;
         *db = fresh;
         self.needs_reopen.store(false, Ordering::Release);
         tracing::warn!(
@@ -732,6 +729,12 @@ impl Store {
         let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
         db.compact().map_err(|e| self.fail(e))
     }
+}
+
+/// Opens (creating it if needed) the database file, the same way at the first open and at a
+/// reopen after an I/O error.
+fn create_db(path: &Path, cache_bytes: usize) -> Result<Database, DatabaseError> {
+    Database::builder().set_cache_size(cache_bytes).create(path)
 }
 
 /// The bytes of pages the database has allocated, by redb's own count (a walk of every
