@@ -11,7 +11,8 @@
 //! (`HASSETTE_BENCH_READ_SECS`, default 20), and how late a 5 ms timer fires on a runtime
 //! whose other tasks write 16 KiB values (`HASSETTE_BENCH_TIMER_SECS`, default 20), the timer
 //! awaited in a spawned task (as hassette's scheduler runs timers) and on the `block_on` thread,
-//! beside three floors without the cache (see [`Beside`]). A tokio timer on a quiet runtime is
+//! beside three floors without the cache (see [`Beside`]), and beside a task that opens a
+//! cache for the first time again and again, each time replaying an 8 MiB log. A tokio timer on a quiet runtime is
 //! itself 0-2 ms late: its wheel rounds the deadline up to the next millisecond, and a parked
 //! worker sleeps in whole milliseconds counted from the millisecond it parked in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -321,6 +322,9 @@ enum Beside {
     Wakeups,
     /// 8 tasks writing 16 KiB values to the cache as fast as it takes them.
     CacheWriters,
+    /// A task opening an app's cache again and again, each time for the first time, with a
+    /// log of 8 MiB left to replay (as after a crash), and reading one key from it.
+    FirstOpens,
 }
 
 impl Beside {
@@ -330,8 +334,40 @@ impl Beside {
             Beside::Encoders => "8_encoders",
             Beside::Wakeups => "random_wakeups",
             Beside::CacheWriters => "8_cache_writers",
+            Beside::FirstOpens => "first_opens",
         }
     }
+}
+
+/// The size limit of the caches [`unreplayed_log`] writes and [`Beside::FirstOpens`] opens:
+/// large enough that an 8 MiB log stays under the size at which the flusher starts early.
+const OPEN_LIMIT: u64 = 1 << 30;
+
+/// A write log of 8 MiB (512 values of 16 KiB) that no commit has moved into a database, as
+/// a killed process leaves it, and the directory that keeps it.
+fn unreplayed_log() -> std::sync::Arc<(std::path::PathBuf, tempfile::TempDir)> {
+    let src = tempfile::tempdir().unwrap();
+    let cache = Cache::open(
+        CacheOptions::new(src.path(), "Bench")
+            .size_limit(OPEN_LIMIT)
+            .flush_interval(std::time::Duration::from_secs(3600)),
+    )
+    .unwrap();
+    let value = "x".repeat(16 * 1024 - 2);
+    for i in 0..512 {
+        // The record is in the log when `set` returns.
+        cache.set(&format!("k{i}"), &value).unwrap();
+    }
+    let log = std::fs::read_dir(src.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .unwrap();
+    let keep = tempfile::tempdir().unwrap();
+    let copy = keep.path().join(log.file_name().unwrap());
+    std::fs::copy(&log, &copy).unwrap();
+    cache.close().unwrap();
+    std::sync::Arc::new((copy, keep))
 }
 
 /// How late a 5 ms timer fires on a 2-worker runtime while `beside` runs on it.
@@ -348,7 +384,7 @@ fn timer_lateness(secs: u64, beside: Beside, on: TimerOn) {
         let mut workers = Vec::new();
         let tasks = match beside {
             Beside::Encoders | Beside::CacheWriters => 8,
-            Beside::Nothing | Beside::Wakeups => 0,
+            Beside::Nothing | Beside::Wakeups | Beside::FirstOpens => 0,
         };
         for w in 0..tasks {
             let cache = cache.clone();
@@ -365,6 +401,42 @@ fn timer_lateness(secs: u64, beside: Beside, on: TimerOn) {
                     }
                     n += 1;
                     tokio::task::yield_now().await;
+                }
+                n
+            }));
+        }
+        if beside == Beside::FirstOpens {
+            let log = unreplayed_log();
+            let stop = stop.clone();
+            workers.push(tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Planting the log is the crash's doing, not the open's: off the workers.
+                    let (log, data) = (log.clone(), log.1.path().join(format!("run{n}")));
+                    let planted = data.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let dir = planted.join("Bench/cache");
+                        std::fs::create_dir_all(&dir).unwrap();
+                        std::fs::copy(&log.0, dir.join(log.0.file_name().unwrap())).unwrap();
+                    })
+                    .await
+                    .unwrap();
+                    let registry = hassette_core::cache::CacheRegistry::new(
+                        &data,
+                        std::time::Duration::from_secs(3600),
+                        hassette_core::clock::Clock::system(),
+                    );
+                    let app = registry.app_cache("Bench", OPEN_LIMIT, "main");
+                    // The class's cache itself: the log holds unscoped keys.
+                    let cache = app.cache().unwrap();
+                    assert_eq!(cache.len().unwrap(), 512);
+                    tokio::task::spawn_blocking(move || {
+                        registry.close_all().unwrap();
+                        std::fs::remove_dir_all(data).unwrap();
+                    })
+                    .await
+                    .unwrap();
+                    n += 1;
                 }
                 n
             }));
@@ -459,6 +531,7 @@ fn main() {
                 Beside::Encoders,
                 Beside::Wakeups,
                 Beside::CacheWriters,
+                Beside::FirstOpens,
             ] {
                 timer_lateness(secs, beside, on);
             }

@@ -138,6 +138,7 @@ pub(crate) fn read(path: &Path) -> io::Result<Contents> {
     let mut damage = Damage::default();
     let mut rest = &bytes[HEADER_LEN as usize..];
     while !rest.is_empty() {
+        super::shared::give_way();
         if let Some((mut found, tail)) = next_record(rest) {
             ops.append(&mut found);
             rest = tail;
